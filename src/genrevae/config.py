@@ -1,0 +1,346 @@
+"""Typed, frozen views of ``params.yaml``.
+
+``conf/`` is composed (by ``dvc exp run`` or ``make params``) into ``params.yaml``;
+every stage loads that file here. Loading checks types, refuses unknown or missing
+keys and validates values, raising :class:`ConfigError` with the dotted key at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genrevae.errors import ConfigError
+
+MODEL_NAMES = ("vae",)
+MODEL_INPUTS = ("audio", "lyrics", "hybrid")
+DATA_SOURCES = ("synthetic",)
+LYRICS_BACKENDS = ("tfidf", "sentence")
+LYRICS_ANALYZERS = ("word", "char")
+CLUSTER_ALGORITHMS = ("kmeans", "agglomerative", "dbscan")
+LINKAGES = ("ward", "average", "complete", "single")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float
+    val: float
+    test: float
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str
+    sample_rate: int
+    duration: float
+    genres: tuple[str, ...]
+    tracks_per_genre: int
+    languages: tuple[str, ...]
+    instrumental_fraction: float
+    split: SplitConfig
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    sample_rate: int
+    segment_seconds: float
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    n_mfcc: int
+    n_jobs: int
+
+
+@dataclass(frozen=True)
+class LyricsConfig:
+    backend: str
+    analyzer: str
+    ngram_min: int
+    ngram_max: int
+    max_features: int
+    min_df: int
+    dim: int
+    model: str | None
+
+
+@dataclass(frozen=True)
+class FuseConfig:
+    audio_weight: float
+    lyrics_weight: float
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    input: str
+    latent_dim: int
+    hidden_dims: tuple[int, ...]
+    beta: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    patience: int
+    device: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    k: int | None
+    algorithms: tuple[str, ...]
+    linkage: str
+    n_init: int
+    dbscan_min_samples: int
+    dbscan_eps: float | None
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    tsne_perplexity: float
+    max_plot_points: int
+    n_reconstructions: int
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    prepared: str
+    manifest: str
+    rejected: str
+    corpus: str
+    audio_features: str
+    segments: str
+    mel: str
+    handcrafted: str
+    handcrafted_columns: str
+    skipped: str
+    lyrics_features: str
+    lyrics_embedding: str
+    lyrics_tracks: str
+    fused: str
+    model: str
+    latent: str
+    train_metrics: str
+    loss_history: str
+    loss_plot: str
+    assignments: str
+    eval_metrics: str
+    eval_plots: str
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    latent_dim: int
+    data: DataConfig
+    features: FeaturesConfig
+    lyrics: LyricsConfig
+    fuse: FuseConfig
+    model: ModelConfig
+    train: TrainConfig
+    cluster: ClusterConfig
+    evaluate: EvaluateConfig
+    paths: PathsConfig
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read ``params.yaml`` as a plain mapping (for logging the full composed params)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameters file not found (run `make params`)")
+    with path.open(encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Load and validate ``params.yaml``; raise :class:`ConfigError` naming the bad key."""
+    return from_dict(load_params(path))
+
+
+def from_dict(raw: Mapping[str, Any]) -> Config:
+    cfg = _build(Config, raw, "")
+    validate(cfg)
+    return cfg
+
+
+def _fail(key: str, message: str) -> typing.NoReturn:
+    raise ConfigError(f"{key}: {message}")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        _fail(prefix.rstrip(".") or "<root>", f"expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        _fail(prefix + str(unknown[0]), "unknown key")
+    values = {}
+    for name in names:
+        key = prefix + name
+        if name not in raw:
+            _fail(key, "missing")
+        values[name] = _coerce(hints[name], raw[name], key)
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            _fail(key, f"expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(key, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail(key, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        _fail(key, f"must be positive, got {value!r}")
+
+
+def _non_negative(key: str, value: float) -> None:
+    if value < 0:
+        _fail(key, f"must be >= 0, got {value!r}")
+
+
+def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Check value ranges and cross-field rules; raise :class:`ConfigError` on the first."""
+    _non_negative("seed", cfg.seed)
+    _positive("latent_dim", cfg.latent_dim)
+
+    d = cfg.data
+    _one_of("data.name", d.name, DATA_SOURCES)
+    _positive("data.sample_rate", d.sample_rate)
+    _positive("data.duration", d.duration)
+    if len(d.genres) < 2:
+        _fail("data.genres", "needs at least two genres")
+    if len(set(d.genres)) != len(d.genres):
+        _fail("data.genres", "genres must be distinct")
+    if d.tracks_per_genre < 3:
+        _fail("data.tracks_per_genre", f"needs >= 3 (one per split), got {d.tracks_per_genre}")
+    if not d.languages:
+        _fail("data.languages", "needs at least one language")
+    if not 0.0 <= d.instrumental_fraction <= 1.0:
+        _fail("data.instrumental_fraction", f"must be in [0, 1], got {d.instrumental_fraction}")
+    for name in ("train", "val", "test"):
+        share = getattr(d.split, name)
+        if not 0.0 < share < 1.0:
+            _fail(f"data.split.{name}", f"must be in (0, 1), got {share}")
+    total = d.split.train + d.split.val + d.split.test
+    if abs(total - 1.0) > 1e-6:
+        _fail("data.split", f"train + val + test must be 1, got {total:g}")
+
+    f = cfg.features
+    for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+        _positive(f"features.{name}", getattr(f, name))
+    _non_negative("features.n_jobs", f.n_jobs)
+    if f.hop_length > f.n_fft:
+        _fail("features.hop_length", f"must not exceed features.n_fft ({f.n_fft})")
+    if f.segment_seconds * f.sample_rate < f.n_fft:
+        _fail("features.segment_seconds", "a segment must hold at least one FFT frame")
+    if f.segment_seconds > d.duration:
+        _fail("features.segment_seconds", f"longer than data.duration ({d.duration})")
+    if f.n_mfcc > f.n_mels:
+        _fail("features.n_mfcc", f"must not exceed features.n_mels ({f.n_mels})")
+
+    ly = cfg.lyrics
+    _one_of("lyrics.backend", ly.backend, LYRICS_BACKENDS)
+    _one_of("lyrics.analyzer", ly.analyzer, LYRICS_ANALYZERS)
+    _positive("lyrics.ngram_min", ly.ngram_min)
+    if ly.ngram_max < ly.ngram_min:
+        _fail("lyrics.ngram_max", f"must be >= lyrics.ngram_min ({ly.ngram_min})")
+    _non_negative("lyrics.max_features", ly.max_features)
+    _positive("lyrics.min_df", ly.min_df)
+    _positive("lyrics.dim", ly.dim)
+    if ly.backend == "sentence" and not ly.model:
+        _fail("lyrics.model", "the sentence backend needs a model package name")
+
+    _non_negative("fuse.audio_weight", cfg.fuse.audio_weight)
+    _non_negative("fuse.lyrics_weight", cfg.fuse.lyrics_weight)
+    if cfg.fuse.audio_weight == 0 and cfg.fuse.lyrics_weight == 0:
+        _fail("fuse", "audio_weight and lyrics_weight cannot both be 0")
+
+    m = cfg.model
+    _one_of("model.name", m.name, MODEL_NAMES)
+    _one_of("model.input", m.input, MODEL_INPUTS)
+    _positive("model.latent_dim", m.latent_dim)
+    if not m.hidden_dims:
+        _fail("model.hidden_dims", "needs at least one hidden layer")
+    for i, width in enumerate(m.hidden_dims):
+        _positive(f"model.hidden_dims[{i}]", width)
+    _non_negative("model.beta", m.beta)
+    if not 0.0 <= m.dropout < 1.0:
+        _fail("model.dropout", f"must be in [0, 1), got {m.dropout}")
+
+    t = cfg.train
+    for name in ("epochs", "batch_size", "lr", "patience"):
+        _positive(f"train.{name}", getattr(t, name))
+    _non_negative("train.weight_decay", t.weight_decay)
+    _one_of("train.device", t.device, DEVICES)
+
+    c = cfg.cluster
+    if c.k is not None and c.k < 2:
+        _fail("cluster.k", f"must be >= 2, got {c.k}")
+    if not c.algorithms:
+        _fail("cluster.algorithms", "needs at least one algorithm")
+    for i, algo in enumerate(c.algorithms):
+        _one_of(f"cluster.algorithms[{i}]", algo, CLUSTER_ALGORITHMS)
+    _one_of("cluster.linkage", c.linkage, LINKAGES)
+    _positive("cluster.n_init", c.n_init)
+    _positive("cluster.dbscan_min_samples", c.dbscan_min_samples)
+    if c.dbscan_eps is not None:
+        _positive("cluster.dbscan_eps", c.dbscan_eps)
+
+    e = cfg.evaluate
+    _positive("evaluate.tsne_perplexity", e.tsne_perplexity)
+    _positive("evaluate.max_plot_points", e.max_plot_points)
+    _non_negative("evaluate.n_reconstructions", e.n_reconstructions)
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as plain nested dicts and lists (for checkpoints and logging)."""
+    return dataclasses.asdict(cfg)

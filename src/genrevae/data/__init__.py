@@ -1,0 +1,1 @@
+"""Data sources, the embedded corpus, audio decoding and splits."""

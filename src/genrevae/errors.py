@@ -1,0 +1,17 @@
+"""The error types a user may see; each carries one clear line of explanation."""
+
+
+class GenreVAEError(Exception):
+    """Base class: a problem with the user's input or parameters, not a bug."""
+
+
+class ConfigError(GenreVAEError, ValueError):
+    """A parameter is missing or invalid; the message starts with its dotted key."""
+
+
+class AudioError(GenreVAEError):
+    """An audio file cannot be used; the message says why."""
+
+
+class DataError(GenreVAEError):
+    """Input data is missing or unusable as a whole."""

@@ -1,0 +1,68 @@
+"""Internal and external clustering indices.
+
+DBSCAN noise (label -1) is left out of the internal indices (silhouette, Davies-Bouldin,
+Calinski-Harabasz), which would otherwise treat it as one odd cluster; the share of noise
+is reported beside them. For the external indices (ARI, NMI) every point counts and noise
+forms one group of its own, so a run cannot look better by declaring hard points noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn import metrics as skm
+
+from genrevae.clustering import NOISE
+
+
+def internal_indices(
+    x: np.ndarray, labels: np.ndarray, *, seed: int = 0, max_silhouette: int = 5000
+) -> dict[str, float | None]:
+    """Silhouette (higher is better), Davies-Bouldin (lower), Calinski-Harabasz (higher),
+    the number of clusters and the noise fraction. Indices are None when fewer than two
+    non-noise clusters exist. Silhouette is computed on at most ``max_silhouette`` points."""
+    labels = np.asarray(labels)
+    keep = labels != NOISE
+    noise_fraction = float(1.0 - keep.mean()) if len(labels) else 0.0
+    xs, ls = np.asarray(x)[keep], labels[keep]
+    n_clusters = int(len(np.unique(ls)))
+    out: dict[str, float | None] = {
+        "n_clusters": n_clusters,
+        "noise_fraction": noise_fraction,
+        "silhouette": None,
+        "davies_bouldin": None,
+        "calinski_harabasz": None,
+    }
+    if 2 <= n_clusters < len(xs):
+        sample = min(len(xs), max_silhouette)
+        out["silhouette"] = float(skm.silhouette_score(
+            xs, ls, sample_size=sample if sample < len(xs) else None, random_state=seed
+        ))
+        out["davies_bouldin"] = float(skm.davies_bouldin_score(xs, ls))
+        out["calinski_harabasz"] = float(skm.calinski_harabasz_score(xs, ls))
+    return out
+
+
+def external_indices(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Adjusted Rand index and normalised mutual information against ``truth``."""
+    return {
+        "ari": float(skm.adjusted_rand_score(truth, labels)),
+        "nmi": float(skm.normalized_mutual_info_score(truth, labels)),
+    }
+
+
+def clustering_report(
+    x: np.ndarray,
+    labels: np.ndarray,
+    truths: Mapping[str, np.ndarray],
+    *,
+    seed: int = 0,
+) -> dict[str, float | None]:
+    """Internal indices of ``labels`` on ``x`` plus ARI/NMI against each named truth
+    (keys ``ari_<name>``, ``nmi_<name>``)."""
+    report = internal_indices(x, labels, seed=seed)
+    for name, truth in truths.items():
+        for key, value in external_indices(labels, truth).items():
+            report[f"{key}_{name}"] = value
+    return report

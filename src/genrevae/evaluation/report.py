@@ -1,0 +1,52 @@
+"""The evaluation table: every clustering of every representation, on test and on all data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from genrevae.evaluation.metrics import clustering_report
+
+SCOPES = ("test", "all")
+
+
+def evaluate_assignments(
+    assignments: pd.DataFrame,
+    reps: Mapping[str, np.ndarray],
+    truths: Mapping[str, np.ndarray],
+    split: np.ndarray,
+    *,
+    seed: int,
+) -> dict[str, dict[str, dict[str, dict[str, float | None]]]]:
+    """``{representation: {algorithm: {scope: report}}}`` for every ``rep.algo`` column.
+
+    ``reps``, ``truths`` and ``split`` are aligned row for row with ``assignments``.
+    Scope ``test`` restricts both the points and the labels to test-split segments.
+    """
+    out: dict = {}
+    for column in assignments.columns:
+        if "." not in column:
+            continue
+        rep, algo = column.split(".", 1)
+        labels = assignments[column].to_numpy()
+        for scope in SCOPES:
+            sel = split == "test" if scope == "test" else np.ones(len(split), dtype=bool)
+            if not sel.any():
+                continue
+            report = clustering_report(
+                reps[rep][sel], labels[sel], {k: v[sel] for k, v in truths.items()}, seed=seed
+            )
+            out.setdefault(rep, {}).setdefault(algo, {})[scope] = report
+    return out
+
+
+def summary_table(results: Mapping, scope: str = "test") -> pd.DataFrame:
+    """One row per representation x algorithm, for logging and the README."""
+    rows = []
+    for rep, algos in results.items():
+        for algo, scopes in algos.items():
+            if scope in scopes:
+                rows.append({"representation": rep, "algorithm": algo, **scopes[scope]})
+    return pd.DataFrame(rows)

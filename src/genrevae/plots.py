@@ -1,0 +1,91 @@
+"""Every figure: a function from arrays to a PNG file (written atomically)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from genrevae.io import atomic_path  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def loss_curves(history: Sequence[dict[str, float]], path: str | Path, *, best_epoch: int) -> None:
+    """Train and validation loss, reconstruction and KL per epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key in zip(axes, ("loss", "recon", "kl"), strict=True):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], label="validation")
+        ax.axvline(best_epoch, color="grey", ls=":", lw=1, label=f"best ({best_epoch})")
+        ax.set_title({"loss": "ELBO loss", "recon": "reconstruction", "kl": "KL"}[key])
+        ax.set_xlabel("epoch")
+    axes[0].legend()
+    _save(fig, path)
+
+
+def scatter_2d(
+    points: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str
+) -> None:
+    """2-D embedding coloured by a categorical label."""
+    labels = np.asarray(labels, dtype=object)
+    names = sorted(set(labels))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    for i, name in enumerate(names):
+        sel = labels == name
+        ax.scatter(points[sel, 0], points[sel, 1], s=8, alpha=0.75, color=cmap(i % cmap.N),
+                   label=str(name))
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=2, fontsize=8, loc="best", frameon=False)
+    _save(fig, path)
+
+
+def contingency_heatmap(
+    clusters: np.ndarray, truth: Sequence[str], path: str | Path, *, title: str
+) -> None:
+    """Rows: true genres; columns: clusters (-1 is DBSCAN noise); cells: segment counts."""
+    truth = np.asarray(truth, dtype=object)
+    rows = sorted(set(truth))
+    cols = sorted(set(int(c) for c in clusters))
+    table = np.array([[np.sum((truth == r) & (clusters == c)) for c in cols] for r in rows])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(cols), 1.0 + 0.45 * len(rows)))
+    im = ax.imshow(table, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(len(cols)), [("noise" if c == -1 else str(c)) for c in cols])
+    ax.set_yticks(range(len(rows)), rows)
+    for (i, j), v in np.ndenumerate(table):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > table.max() / 2 else "black")
+    ax.set_xlabel("cluster")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    _save(fig, path)
+
+
+def reconstructions(
+    originals: np.ndarray, recons: np.ndarray, names: Sequence[str], path: str | Path
+) -> None:
+    """Input feature vectors against their reconstructions, one panel per example."""
+    n = len(originals)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 2.2 * max(n, 1)), squeeze=False)
+    for ax, x, r, name in zip(axes[:, 0], originals, recons, names, strict=True):
+        ax.plot(x, lw=1, label="input")
+        ax.plot(r, lw=1, label="reconstruction")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("std. units")
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("feature index")
+    _save(fig, path)

@@ -1,0 +1,71 @@
+"""What every ``stages/<stage>.py`` shares: a CLI with help, logging, config, seeding,
+and one clear error line instead of a traceback for bad input or parameters."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from genrevae.config import Config, load_config
+from genrevae.errors import GenreVAEError
+
+log = logging.getLogger("genrevae")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("numba", "matplotlib", "alembic", "urllib3", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (if loaded) torch; make torch deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - for third-party code that uses the global state
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+
+
+def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | None) -> None:
+    """Parse ``--params``, load and validate the config, seed, run ``main``.
+
+    A :class:`GenreVAEError` (bad parameter, unusable input) ends the stage with one
+    ``error:`` line and exit status 2; nothing partial is left because every writer
+    is atomic.
+    """
+    summary = (doc or "").strip()
+    parser = argparse.ArgumentParser(
+        description=summary, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="composed parameters file (default: params.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    args = parser.parse_args()
+    setup_logging(args.verbose)
+    try:
+        cfg = load_config(args.params)
+        seed_everything(cfg.seed)
+        main(cfg, args)
+    except GenreVAEError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

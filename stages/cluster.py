@@ -1,0 +1,39 @@
+"""Stage `cluster`: K-Means, Agglomerative and DBSCAN on the latent means and, as
+baselines in the same run, on PCA of the model input (same dimension, fit on train)
+and on the raw model input.
+
+Writes paths.assignments: one row per encoded segment (track_id, segment_index, split)
+and one column per <representation>.<algorithm>; -1 marks DBSCAN noise.
+"""
+
+import numpy as np
+
+from genrevae.clustering import cluster
+from genrevae.evaluation.baselines import representations
+from genrevae.features.fuse import load_input
+from genrevae.io import SEGMENT_KEYS, load_csv, load_npy, save_csv
+from genrevae.stage import log, run_stage
+
+
+def main(cfg, args):
+    segments = load_csv(cfg.paths.segments)
+    z = load_npy(cfg.paths.latent)
+    x, _, _ = load_input(cfg.paths.fused, cfg.model.input)
+    rows = np.all(np.isfinite(z), axis=1)
+    is_train = (segments["split"] == "train").to_numpy()[rows]
+    k = cfg.cluster.k or int(segments["genre"].nunique())
+    out = segments.loc[rows, [*SEGMENT_KEYS, "split"]].reset_index(drop=True)
+    reps = representations(z[rows], x[rows], is_train, seed=cfg.seed)
+    for rep, matrix in reps.items():
+        for algo in cfg.cluster.algorithms:
+            labels = cluster(matrix, algo, k=k, linkage=cfg.cluster.linkage,
+                             n_init=cfg.cluster.n_init, eps=cfg.cluster.dbscan_eps,
+                             min_samples=cfg.cluster.dbscan_min_samples, seed=cfg.seed)
+            out[f"{rep}.{algo}"] = labels
+            log.info("%s.%s: %d clusters%s", rep, algo, len(set(labels) - {-1}),
+                     f", {np.mean(labels == -1):.0%} noise" if algo == "dbscan" else "")
+    save_csv(cfg.paths.assignments, out)
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__)
