@@ -16,7 +16,7 @@ from genrevae.errors import GenreVAEError
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.report import evaluate_assignments, summary_table
 from genrevae.features.fuse import load_input
-from genrevae.io import SEGMENT_KEYS, load_csv, load_json, load_npy, save_json
+from genrevae.io import key_positions, load_csv, load_json, load_npy, save_json
 from genrevae.models.registry import build_model
 from genrevae.stage import log, run_stage
 from genrevae.training import load_checkpoint, reconstruct
@@ -28,8 +28,7 @@ def main(cfg, args):
     z = load_npy(cfg.paths.latent)
     x, _, _ = load_input(cfg.paths.fused, cfg.model.input)
     # Align by key, never by row order.
-    position = {key: i for i, key in enumerate(zip(*(segments[k] for k in SEGMENT_KEYS)))}
-    rows = np.array([position[key] for key in zip(*(assignments[k] for k in SEGMENT_KEYS))])
+    rows = key_positions(segments, assignments)
     seg = segments.iloc[rows].reset_index(drop=True)
     split = seg["split"].to_numpy()
     reps = representations(z[rows], x[rows], split == "train", seed=cfg.seed)

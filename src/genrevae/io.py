@@ -105,3 +105,19 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
     frame["lyrics"] = frame["lyrics"].astype(object).where(frame["lyrics"].notna(), None)
     frame["track_id"] = frame["track_id"].astype(str)
     return frame
+
+
+def key_positions(
+    reference: pd.DataFrame, rows: pd.DataFrame, keys: tuple[str, ...] = SEGMENT_KEYS
+) -> np.ndarray:
+    """Position in ``reference`` of every row of ``rows``, matched on ``keys``.
+
+    Artifacts are joined this way, never by row order. Raises ``KeyError`` if a row of
+    ``rows`` has no match.
+    """
+    index = pd.MultiIndex.from_frame(reference[list(keys)].astype(str))
+    pos = index.get_indexer(pd.MultiIndex.from_frame(rows[list(keys)].astype(str)))
+    if (pos < 0).any():
+        missing = rows.loc[pos < 0, list(keys)].head(3).to_dict("records")
+        raise KeyError(f"rows without a match on {keys}: {missing}")
+    return pos

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from genrevae.io import atomic_path  # noqa: E402
+from genrevae.io import atomic_path
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:

@@ -46,5 +46,5 @@ def segment_bounds(n_samples: int, *, sr: int, seconds: float) -> list[tuple[int
     A trailing partial segment shorter than ``seconds`` is dropped, so every segment has
     the same length (and the same number of spectrogram frames).
     """
-    length = int(round(seconds * sr))
+    length = round(seconds * sr)
     return [(s, s + length) for s in range(0, n_samples - length + 1, length)]

@@ -40,7 +40,7 @@ def build_synthetic(cfg: DataConfig, *, seed: int, corpus_dir: str | Path) -> pd
     with atomic_dir(corpus_dir) as tmp:
         for genre, index in tqdm(jobs, desc="generate corpus", unit="track"):
             track = synthetic.generate_track(
-                genre, index, genres=cfg.genres, languages=cfg.languages,
+                genre, index, languages=cfg.languages,
                 duration=cfg.duration, sr=cfg.sample_rate,
                 instrumental_fraction=cfg.instrumental_fraction, seed=seed,
             )

@@ -12,12 +12,13 @@ words are common to all genres and a minority are genre topic words, so lyrics a
 loosely tied to genre. Some tracks are instrumental and have no lyrics at all.
 
 Randomness is an argument: every function takes a :class:`numpy.random.Generator`, and
-:func:`generate_corpus` derives one generator per track from the seed, so a track does
-not change when other tracks are added.
+:func:`generate_track` derives one generator per track from the seed, the genre name and
+the track number, so a track does not change when other tracks or genres are added.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,6 +214,8 @@ def _tone(
         phase_t = t + vibrato * np.sin(2 * np.pi * 5.5 * t) / (2 * np.pi * 5.5)
     k = np.arange(1, harmonics + 1, dtype=np.float64)
     k = k[k * freq < 0.45 * sr]
+    if k.size == 0:  # even the fundamental is above Nyquist at this rate
+        return np.zeros(n)
     amps = 1.0 / k**rolloff
     phases = rng.uniform(0, 2 * np.pi, size=k.size)
     wave = (amps[:, None] * np.sin(2 * np.pi * freq * k[:, None] * phase_t + phases[:, None])).sum(0)
@@ -279,7 +282,7 @@ def render_track(genre: str, *, duration: float, sr: int, rng: np.random.Generat
     drums_from = other if borrow and rng.random() < 0.5 else style
     timbre_from = other if borrow and drums_from is style else style
 
-    n = int(round(duration * sr))
+    n = round(duration * sr)
     tempo = rng.uniform(*style.tempo)
     beat = 60.0 / tempo
     step = beat / 4
@@ -415,19 +418,20 @@ def make_lyrics(genre: str, language: str, rng: np.random.Generator, *, topic_sh
     return "\n\n".join(verses)
 
 
-def track_rng(seed: int, genre_index: int, track_index: int) -> np.random.Generator:
-    """An independent generator per track, derived from the corpus seed."""
-    return np.random.default_rng([seed, genre_index, track_index])
+def track_rng(seed: int, genre: str, track_index: int) -> np.random.Generator:
+    """An independent generator per track, derived from the corpus seed and the genre's
+    *name*, so a track never changes when genres are added, removed or reordered."""
+    return np.random.default_rng([seed, zlib.crc32(genre.encode("utf-8")), track_index])
 
 
 def generate_track(
-    genre: str, index: int, *, genres: tuple[str, ...], languages: tuple[str, ...],
+    genre: str, index: int, *, languages: tuple[str, ...],
     duration: float, sr: int, instrumental_fraction: float, seed: int,
 ) -> SyntheticTrack:
     """Generate track number ``index`` of ``genre``, reproducibly from ``seed``."""
     if genre not in STYLES:
         raise ValueError(f"no synthetic style for genre {genre!r}; known: {sorted(STYLES)}")
-    rng = track_rng(seed, genres.index(genre), index)
+    rng = track_rng(seed, genre, index)
     language = str(languages[int(rng.integers(len(languages)))])
     instrumental_p = 0.85 if genre == "classical" else instrumental_fraction
     instrumental = rng.random() < instrumental_p

@@ -26,7 +26,7 @@ def internal_indices(
     keep = labels != NOISE
     noise_fraction = float(1.0 - keep.mean()) if len(labels) else 0.0
     xs, ls = np.asarray(x)[keep], labels[keep]
-    n_clusters = int(len(np.unique(ls)))
+    n_clusters = len(np.unique(ls))
     out: dict[str, float | None] = {
         "n_clusters": n_clusters,
         "noise_fraction": noise_fraction,

@@ -61,6 +61,8 @@ def fuse_features(
     if fit_rows.any():
         scaler = StandardScaler().fit(lyrics[fit_rows])
         lyr_std[has] = scaler.transform(lyrics[has])
+    else:  # nothing to scale with: treat every segment as without lyrics
+        has = np.zeros_like(has)
     hybrid = np.concatenate([audio_weight * audio_std, lyrics_weight * lyr_std], axis=1)
     return Fused(audio_std, lyr_std, hybrid.astype(np.float32), has)
 

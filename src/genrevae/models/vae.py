@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
 
 def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), nn.LayerNorm(b), nn.GELU()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))

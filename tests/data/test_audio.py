@@ -1,0 +1,182 @@
+"""Decoding audio to mono float32 at a target rate, refusing unusable files with an
+AudioError that names the file, and cutting equal-length segments."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrevae.data.audio import load_audio, segment_bounds
+from genrevae.errors import AudioError
+
+
+def _sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * sr)) / sr
+    return amp * np.sin(2 * np.pi * freq * t)
+
+
+def _peak_hz(y: np.ndarray, sr: int) -> float:
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spectrum)])
+
+
+def test_stereo_is_mixed_to_mono_exactly(tmp_path, rng):
+    """Without resampling, the result is the mean of the channels, as contiguous float32."""
+    left = rng.uniform(-0.5, 0.5, 4000)
+    right = rng.uniform(-0.5, 0.5, 4000)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), 22050, subtype="FLOAT")
+    y = load_audio(path, sr=22050)
+    assert y.dtype == np.float32
+    assert y.ndim == 1
+    assert y.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(y, ((left + right) / 2).astype(np.float32), atol=1e-7)
+
+
+def test_stereo_44100_is_mixed_and_resampled(tmp_path):
+    """A 1-s 440-Hz stereo WAV at 44100 Hz loads as 22050 mono samples whose spectrum peaks
+    at 440 Hz with the average of the channel amplitudes."""
+    path = tmp_path / "stereo44k.wav"
+    stereo = np.stack([_sine(440, 1.0, 44100, 0.6), _sine(440, 1.0, 44100, 0.2)], axis=1)
+    sf.write(path, stereo, 44100, subtype="PCM_16")
+    y = load_audio(path, sr=22050)
+    assert y.shape == (22050,)
+    assert abs(_peak_hz(y, 22050) - 440) <= 1.0
+    middle = y[2000:-2000]
+    assert abs(float(np.max(np.abs(middle))) - 0.4) < 0.01
+
+
+@pytest.mark.parametrize(("native_sr", "target_sr", "freq"), [
+    (44100, 22050, 440.0),
+    (48000, 22050, 5000.0),
+    (16000, 22050, 1000.0),
+    (22050, 16000, 3000.0),
+    (22050, 22050, 250.0),
+])
+def test_resampling_keeps_duration_and_pitch(tmp_path, native_sr, target_sr, freq):
+    """Resampling to ``sr`` keeps the duration (within one sample) and the sine's frequency."""
+    path = tmp_path / f"mono{native_sr}.flac"
+    sf.write(path, _sine(freq, 1.5, native_sr), native_sr)
+    y = load_audio(path, sr=target_sr)
+    assert abs(len(y) - 1.5 * target_sr) <= 1
+    assert abs(_peak_hz(y, target_sr) - freq) <= 1.0
+
+
+def _valid_wav_bytes() -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, _sine(440, 0.5, 22050), 22050, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _zero_byte(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _text_file(path: Path) -> None:
+    path.write_text("this is not audio\n" * 20, encoding="utf-8")
+
+
+def _corrupt_header(path: Path) -> None:
+    data = bytearray(_valid_wav_bytes())
+    data[:12] = b"JUNKJUNKJUNK"  # the RIFF/WAVE signature and chunk size
+    path.write_bytes(bytes(data))
+
+
+def _silent(path: Path) -> None:
+    sf.write(path, np.zeros(22050), 22050, subtype="PCM_16")
+
+
+def _no_frames(path: Path) -> None:
+    sf.write(path, np.zeros(0), 22050, subtype="PCM_16")
+
+
+def _missing(path: Path) -> None:
+    pass
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (_zero_byte, "cannot decode audio"),
+    (_text_file, "cannot decode audio"),
+    (_corrupt_header, "cannot decode audio"),
+    (_silent, "silent"),
+    (_no_frames, "no audio samples"),
+    (_missing, "cannot decode audio"),
+])
+def test_unusable_files_raise_audio_error_naming_the_path(tmp_path, make, reason):
+    """Each kind of unusable file raises AudioError whose message starts with the path."""
+    path = tmp_path / f"{make.__name__.strip('_')}.wav"
+    make(path)
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(path))}: {reason}"):
+        load_audio(path, sr=22050)
+
+
+def test_silent_after_mixing_is_refused(tmp_path):
+    """Channels in exact anti-phase mix to silence, which is refused."""
+    path = tmp_path / "antiphase.wav"
+    s = _sine(300, 0.5, 22050)
+    sf.write(path, np.stack([s, -s], axis=1), 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match="silent"):
+        load_audio(path, sr=22050)
+
+
+@pytest.mark.parametrize(("n_samples", "sr", "seconds"), [
+    (10, 2, 2.0),
+    (66150, 22050, 3.0),
+    (66149, 22050, 3.0),
+    (661794, 22050, 3.0),
+    (100_000, 22050, 1.0),
+    (22050, 22050, 1.5),
+    (0, 22050, 1.0),
+    (48000, 16000, 0.25),
+])
+def test_segment_bounds_are_equal_and_drop_partial_tail(n_samples, sr, seconds):
+    """Segments are consecutive, equally long, inside the signal, and as many as fit."""
+    length = round(seconds * sr)
+    bounds = segment_bounds(n_samples, sr=sr, seconds=seconds)
+    assert len(bounds) == n_samples // length
+    assert all(stop - start == length for start, stop in bounds)
+    assert [start for start, _ in bounds] == [i * length for i in range(len(bounds))]
+    if bounds:
+        assert bounds[-1][1] <= n_samples
+        assert n_samples - bounds[-1][1] < length  # only a partial segment is dropped
+
+
+def test_segment_bounds_known_values():
+    """10 samples at 2 Hz in 2-s segments: two segments, the last 2 samples dropped."""
+    assert segment_bounds(10, sr=2, seconds=2.0) == [(0, 4), (4, 8)]
+
+
+def test_real_mp3_decodes(shared_data):
+    """The GTZAN MP3 excerpt decodes to about 30 s of finite mono float32 at 22050 Hz."""
+    y = load_audio(shared_data / "gtzan_sample" / "blues" / "blues.00099.mp3", sr=22050)
+    assert y.dtype == np.float32
+    assert y.ndim == 1
+    assert abs(len(y) / 22050 - 30.0) < 0.1
+    assert np.all(np.isfinite(y))
+    assert 0.01 < float(np.max(np.abs(y))) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["blues/blues.00000.wav", "metal/metal.00000.wav"])
+def test_real_wav_decodes_unchanged_at_native_rate(shared_data, name):
+    """A real 22050-Hz mono GTZAN WAV loads sample for sample as soundfile reads it."""
+    path = shared_data / "gtzan_sample" / name
+    reference, native_sr = sf.read(path, dtype="float32")
+    assert native_sr == 22050
+    y = load_audio(path, sr=22050)
+    assert abs(len(y) / 22050 - 30.0) < 0.1
+    np.testing.assert_array_equal(y, reference)
+
+
+def test_real_wav_resampled(shared_data):
+    """Resampling a real WAV to 16000 Hz gives the matching number of samples."""
+    path = shared_data / "gtzan_sample" / "jazz" / "jazz.00000.wav"
+    n_native = sf.info(path).frames
+    y = load_audio(path, sr=16000)
+    assert abs(len(y) - math.ceil(n_native * 16000 / 22050)) <= 1
+    assert np.all(np.isfinite(y))

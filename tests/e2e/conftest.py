@@ -1,0 +1,153 @@
+"""A temporary git clone of the working tree with a tiny config, for running the real
+`dvc repro` / `dvc exp run` and MLflow against it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# Edits to conf/ that shrink the pipeline to seconds: 4 genres x 4 tracks of 6 s.
+TINY_CONF = {
+    "data/synthetic.yaml": {"genres": ["blues", "classical", "hiphop", "metal"],
+                            "tracks_per_genre": 4, "duration": 6.0},
+    "features/default.yaml": {"n_jobs": 2},
+    "lyrics/tfidf.yaml": {"dim": 4},
+    "model/vae.yaml": {"hidden_dims": [16, 8]},
+    "cluster/default.yaml": {"dbscan_min_samples": 3},
+    "config.yaml": {"latent_dim": 4,
+                    "train": {"epochs": 3, "batch_size": 8, "lr": 0.001, "weight_decay": 0.0,
+                              "patience": 3, "device": "cpu"},
+                    "evaluate": {"tsne_perplexity": 5.0, "max_plot_points": 3000,
+                                 "n_reconstructions": 2}},
+}
+
+
+@dataclass
+class Project:
+    root: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            list(args), cwd=self.root, env={**self.env, **(env or {})}, capture_output=True,
+            text=True, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+                f"\n--- stderr\n{proc.stderr[-4000:]}"
+            )
+        return proc
+
+    def dvc(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return self.run(str(BIN / "dvc"), *args, **kw)
+
+    def git(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("git", *args)
+
+
+def stages_run(output: str) -> set[str]:
+    """Names of the stages a dvc command executed, from its output."""
+    return {line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '")}
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def _shrink_conf(conf: Path) -> None:
+    for rel, edits in TINY_CONF.items():
+        path = conf / rel
+        data = yaml.safe_load(path.read_text())
+        data.update(edits)
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Project:
+    """The working tree (tracked and untracked-not-ignored files) in a fresh git repo,
+    with conf/ shrunk and params.yaml recomposed and committed."""
+    root = tmp_path_factory.mktemp("clone") / "genrevae"
+    for rel in _tracked_files():
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest)
+    _shrink_conf(root / "conf")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", DVC_NO_ANALYTICS="1",
+               PYTHONUNBUFFERED="1", GIT_AUTHOR_NAME="genrevae tests",
+               GIT_AUTHOR_EMAIL="tests@genrevae.invalid", GIT_COMMITTER_NAME="genrevae tests",
+               GIT_COMMITTER_EMAIL="tests@genrevae.invalid")
+    p = Project(root, env)
+    p.run(str(BIN / "genrevae"), "params")
+    p.git("init", "-q", "-b", "main")
+    p.git("config", "user.name", "genrevae tests")
+    p.git("config", "user.email", "tests@genrevae.invalid")
+    p.git("add", "-A")
+    p.git("commit", "-q", "-m", "tiny genrevae")
+    return p
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on a free loopback port, in its own process group."""
+    import signal
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{home}/store.db",
+         "--artifacts-destination", str(home / "artifacts")],
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start:\n{(home / 'server.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

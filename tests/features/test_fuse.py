@@ -1,0 +1,149 @@
+"""Fusing audio and lyrics: train-only standardisation, zeros and a mask for missing lyrics,
+the weighted hybrid, observed masks and the on-disk round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genrevae.features.fuse import (
+    INPUTS,
+    Fused,
+    fuse_features,
+    load_input,
+    observed_mask,
+    save_fused,
+)
+
+N_TRACKS, SEGS, D_AUDIO, D_LYRICS = 8, 3, 5, 4
+NO_LYRICS = [2, 5]  # tracks without lyrics
+TRAIN_TRACKS = 5  # tracks 0..4 are train, 5..7 are not
+
+
+def _inputs(rng: np.random.Generator):
+    """Segment-level audio with arbitrary offsets and scales, per-track lyrics with NaN rows."""
+    track_index = np.repeat(np.arange(N_TRACKS), SEGS)
+    audio = rng.normal(size=(N_TRACKS * SEGS, D_AUDIO)) * [1, 10, 100, 0.1, 3] + [5, -2, 50, 0, 7]
+    lyrics = rng.normal(size=(N_TRACKS, D_LYRICS)).astype(np.float32) * 4 + 2
+    lyrics[NO_LYRICS] = np.nan
+    is_train = track_index < TRAIN_TRACKS
+    return audio, lyrics, track_index, is_train
+
+
+def _fuse(audio, lyrics, track_index, is_train, aw=1.0, lw=0.5) -> Fused:
+    return fuse_features(audio, lyrics, track_index, is_train, audio_weight=aw,
+                         lyrics_weight=lw)
+
+
+def test_audio_is_standardised_on_train_rows(rng):
+    """Train audio columns have mean 0 and std 1 after scaling; the test rows do not
+    define the scaling (their columns are not standardised as a whole)."""
+    audio, lyrics, track_index, is_train = _inputs(rng)
+    audio[~is_train] += 3 * audio[is_train].std(axis=0)  # test rows far from train rows
+    fused = _fuse(audio, lyrics, track_index, is_train)
+    assert fused.audio.shape == audio.shape
+    assert fused.audio.dtype == np.float32
+    np.testing.assert_allclose(fused.audio[is_train].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(fused.audio[is_train].std(axis=0), 1.0, atol=1e-5)
+    assert np.all(np.abs(fused.audio.mean(axis=0)) > 0.1)
+
+
+@pytest.mark.parametrize("shift", [1.0, -50.0, 1e4])
+def test_shifting_test_rows_changes_no_train_row(rng, shift):
+    """Moving test audio and test-only lyrics leaves every train row of every block intact,
+    while the test rows do change."""
+    audio, lyrics, track_index, is_train = _inputs(rng)
+    base = _fuse(audio, lyrics, track_index, is_train)
+    audio2, lyrics2 = audio.copy(), lyrics.copy()
+    audio2[~is_train] += shift
+    lyrics2[TRAIN_TRACKS:] += shift  # tracks 5..7 have only test segments
+    moved = _fuse(audio2, lyrics2, track_index, is_train)
+    for name in ("audio", "lyrics", "hybrid"):
+        np.testing.assert_array_equal(getattr(moved, name)[is_train],
+                                      getattr(base, name)[is_train])
+    assert not np.allclose(moved.audio[~is_train], base.audio[~is_train])
+    test_with_lyrics = ~is_train & base.has_lyrics
+    assert not np.allclose(moved.lyrics[test_with_lyrics], base.lyrics[test_with_lyrics])
+
+
+def test_lyrics_missing_are_zero_and_unmarked(rng):
+    """Segments of tracks without lyrics get zeros and has_lyrics False; the rest are
+    standardised on train segments with lyrics."""
+    audio, lyrics, track_index, is_train = _inputs(rng)
+    fused = _fuse(audio, lyrics, track_index, is_train)
+    expected_has = ~np.isin(track_index, NO_LYRICS)
+    np.testing.assert_array_equal(fused.has_lyrics, expected_has)
+    assert fused.has_lyrics.dtype == bool
+    assert fused.lyrics.dtype == np.float32
+    assert np.all(np.isfinite(fused.lyrics))
+    np.testing.assert_array_equal(fused.lyrics[~expected_has], 0.0)
+    fit = expected_has & is_train
+    np.testing.assert_allclose(fused.lyrics[fit].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(fused.lyrics[fit].std(axis=0), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("aw", "lw"), [(1.0, 0.5), (0.0, 1.0), (2.0, 0.0), (0.3, 3.0)])
+def test_hybrid_is_weighted_concatenation(rng, aw, lw):
+    """hybrid == [audio_weight * audio | lyrics_weight * lyrics], float32."""
+    fused = _fuse(*_inputs(rng), aw=aw, lw=lw)
+    assert fused.hybrid.shape == (N_TRACKS * SEGS, D_AUDIO + D_LYRICS)
+    assert fused.hybrid.dtype == np.float32
+    expected = np.concatenate([aw * fused.audio, lw * fused.lyrics], axis=1)
+    np.testing.assert_allclose(fused.hybrid, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_no_train_rows_raise(rng):
+    """Scalers need train rows: none is a ValueError."""
+    audio, lyrics, track_index, is_train = _inputs(rng)
+    with pytest.raises(ValueError, match="no train segments"):
+        _fuse(audio, lyrics, track_index, np.zeros_like(is_train))
+
+
+@pytest.mark.parametrize(("kind", "width"), [("audio", D_AUDIO), ("lyrics", D_LYRICS),
+                                             ("hybrid", D_AUDIO + D_LYRICS)])
+def test_observed_mask(kind, width):
+    """Audio entries are always observed; lyrics entries only where the track has lyrics."""
+    has = np.array([True, False, True, False, False])
+    mask = observed_mask(kind, D_AUDIO, D_LYRICS, has)
+    assert mask.shape == (5, width)
+    assert mask.dtype == bool
+    if kind == "audio":
+        assert mask.all()
+    elif kind == "lyrics":
+        np.testing.assert_array_equal(mask, np.repeat(has[:, None], D_LYRICS, axis=1))
+    else:
+        assert mask[:, :D_AUDIO].all()
+        np.testing.assert_array_equal(mask[:, D_AUDIO:], np.repeat(has[:, None], D_LYRICS, 1))
+
+
+@pytest.mark.parametrize("kind", ["spectrogram", "", "Audio"])
+def test_observed_mask_unknown_kind(kind):
+    """An unknown input kind is refused, naming it."""
+    with pytest.raises(ValueError, match=f"unknown input {kind!r}"):
+        observed_mask(kind, 3, 2, np.ones(4, dtype=bool))
+
+
+@pytest.mark.parametrize("kind", INPUTS)
+def test_save_and_load_round_trip(tmp_path, rng, kind):
+    """save_fused then load_input returns the block, its observed mask and usable rows
+    (for lyrics exactly the rows with lyrics)."""
+    fused = _fuse(*_inputs(rng))
+    directory = tmp_path / "fused"
+    save_fused(directory, fused)
+    save_fused(directory, fused)  # overwriting an existing directory works
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        f"{n}.npy" for n in ("audio", "lyrics", "hybrid", "has_lyrics"))
+    x, observed, usable = load_input(directory, kind)
+    np.testing.assert_array_equal(x, getattr(fused, kind))
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(
+        observed, observed_mask(kind, D_AUDIO, D_LYRICS, fused.has_lyrics))
+    expected_usable = fused.has_lyrics if kind == "lyrics" else np.ones(len(x), dtype=bool)
+    np.testing.assert_array_equal(usable, expected_usable)
+    assert usable.dtype == bool
+
+
+def test_load_input_unknown_kind(tmp_path, rng):
+    """load_input refuses an unknown kind before reading anything."""
+    with pytest.raises(ValueError, match="unknown input 'mel'"):
+        load_input(tmp_path / "missing", "mel")

@@ -1,0 +1,175 @@
+"""The VAE (shapes, sampling vs. mean, KL and masked reconstruction) and the model registry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genrevae.config import MODEL_NAMES, ModelConfig
+from genrevae.models import registry
+from genrevae.models.registry import build_model
+from genrevae.models.vae import VAE, kl_divergence, reconstruction_nll
+
+GRID = [
+    (10, 2, (8,)),
+    (7, 3, (16, 8)),
+    (32, 4, (64, 32, 16)),
+    (5, 8, (4,)),  # latent wider than the input
+]
+
+
+def _model_config(**overrides) -> ModelConfig:
+    values = {"name": "vae", "input": "audio", "latent_dim": 3, "hidden_dims": (16, 8),
+              "beta": 1.0, "dropout": 0.0}
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+@pytest.mark.parametrize(("input_dim", "latent_dim", "hidden_dims"), GRID)
+@pytest.mark.parametrize("batch", [1, 5])
+def test_shapes(input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], batch: int) -> None:
+    """encode gives (batch, latent) twice, decode (batch, input), forward all three."""
+    torch.manual_seed(0)
+    model = VAE(input_dim, latent_dim, hidden_dims)
+    x = torch.randn(batch, input_dim)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (batch, latent_dim)
+    assert model.decode(mu).shape == (batch, input_dim)
+    for mode in (True, False):
+        model.train(mode)
+        recon, mu2, logvar2 = model(x)
+        assert recon.shape == x.shape
+        assert mu2.shape == logvar2.shape == (batch, latent_dim)
+    assert model.input_dim == input_dim and model.latent_dim == latent_dim
+
+
+def test_logvar_is_clamped() -> None:
+    """encode clamps logvar to [-10, 10] even for huge inputs."""
+    torch.manual_seed(0)
+    model = VAE(4, 2, (8,))
+    with torch.no_grad():
+        model.to_logvar.bias.fill_(1e4)
+        _, logvar = model.encode(torch.randn(3, 4))
+    assert torch.all(logvar == 10.0)
+
+
+def test_eval_forward_is_deterministic_and_uses_mean() -> None:
+    """In eval mode forward is repeatable and equals decode(mu)."""
+    torch.manual_seed(0)
+    model = VAE(6, 3, (12,)).eval()
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        a, mu, _ = model(x)
+        b, _, _ = model(x)
+        expected = model.decode(mu)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a, expected, rtol=0, atol=0)
+
+
+def test_train_forward_samples() -> None:
+    """In train mode two passes differ (z is sampled) while mu/logvar stay the same."""
+    torch.manual_seed(0)
+    model = VAE(6, 3, (12,)).train()
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        a, mu_a, lv_a = model(x)
+        b, mu_b, lv_b = model(x)
+        at_mean = model.decode(mu_a)
+    torch.testing.assert_close(mu_a, mu_b)
+    torch.testing.assert_close(lv_a, lv_b)
+    assert not torch.allclose(a, b)
+    assert not torch.allclose(a, at_mean)
+
+
+def test_reparameterize_statistics() -> None:
+    """Samples have mean mu and standard deviation exp(logvar / 2)."""
+    torch.manual_seed(0)
+    mu = torch.full((20000, 2), 1.5)
+    logvar = torch.log(torch.tensor([[0.25, 4.0]])).expand(20000, 2)
+    z = VAE.reparameterize(mu, logvar)
+    torch.testing.assert_close(z.mean(0), torch.tensor([1.5, 1.5]), atol=0.05, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([0.5, 2.0]), atol=0.05, rtol=0)
+
+
+def test_kl_zero_at_prior() -> None:
+    """KL(N(0, I) || N(0, I)) is exactly 0 for every row."""
+    kl = kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4))
+    assert kl.shape == (3,)
+    assert torch.equal(kl, torch.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("mu", "logvar"),
+    [([0.5, 0.0], [0.0, 0.0]), ([0.0, 0.0], [1.0, 0.0]), ([0.0, 0.0], [-1.0, -2.0]),
+     ([-2.0, 3.0], [0.3, -0.7])],
+)
+def test_kl_positive_off_prior(mu: list[float], logvar: list[float]) -> None:
+    """Any posterior other than the prior has strictly positive KL."""
+    kl = kl_divergence(torch.tensor([mu]), torch.tensor([logvar]))
+    assert kl.item() > 0
+
+
+def test_kl_closed_form() -> None:
+    """Hand-computed KL: mu=(1, 2), var=(e, 1) -> 0.5 * [(1 + e - 1 - 1) + (4 + 1 - 1 - 0)]."""
+    mu = torch.tensor([[1.0, 2.0], [0.0, 0.0]], dtype=torch.float64)
+    logvar = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    expected = torch.tensor([0.5 * ((1 + math.e - 1 - 1) + (4 + 1 - 1 - 0)), 0.0],
+                            dtype=torch.float64)
+    torch.testing.assert_close(kl_divergence(mu, logvar), expected)
+
+
+def test_reconstruction_nll_value() -> None:
+    """Without a mask the loss is 0.5 * sum of squared errors per row."""
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    recon = torch.tensor([[1.0, 0.0, 4.0], [1.0, 1.0, 1.0]])
+    torch.testing.assert_close(reconstruction_nll(x, recon), torch.tensor([2.5, 1.5]))
+
+
+def test_reconstruction_nll_mask_ignores_masked_entries(rng: np.random.Generator) -> None:
+    """Changing a masked entry of x leaves the loss unchanged; an observed one changes it."""
+    x = torch.as_tensor(rng.normal(size=(4, 6)), dtype=torch.float32)
+    recon = torch.as_tensor(rng.normal(size=(4, 6)), dtype=torch.float32)
+    mask = torch.ones(4, 6)
+    mask[:, 3:] = 0.0
+    base = reconstruction_nll(x, recon, mask)
+    x_masked = x.clone()
+    x_masked[:, 3:] += 100.0
+    torch.testing.assert_close(reconstruction_nll(x_masked, recon, mask), base, rtol=0, atol=0)
+    torch.testing.assert_close(base, reconstruction_nll(x[:, :3], recon[:, :3]))
+    x_obs = x.clone()
+    x_obs[0, 0] += 1.0
+    changed = reconstruction_nll(x_obs, recon, mask)
+    assert changed[0] != base[0]
+    torch.testing.assert_close(changed[1:], base[1:])
+
+
+def test_build_model_vae() -> None:
+    """build_model('vae') returns a VAE with the configured sizes."""
+    model = build_model(_model_config(latent_dim=5, hidden_dims=(12, 6)), input_dim=9)
+    assert isinstance(model, VAE)
+    assert model.input_dim == 9 and model.latent_dim == 5
+    mu, _ = model.encode(torch.zeros(2, 9))
+    assert mu.shape == (2, 5)
+    assert model.encoder[0].out_features == 12
+
+
+def test_build_model_passes_dropout() -> None:
+    """A positive dropout adds Dropout layers; zero adds none."""
+    with_dropout = build_model(_model_config(dropout=0.3), input_dim=4)
+    without = build_model(_model_config(dropout=0.0), input_dim=4)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in with_dropout.modules())
+    assert not any(isinstance(m, torch.nn.Dropout) for m in without.modules())
+
+
+def test_build_model_unknown_name() -> None:
+    """An unknown model name is a ValueError naming it."""
+    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+        build_model(_model_config(name="transformer"), input_dim=4)
+
+
+def test_registry_matches_config_names() -> None:
+    """Every name the config accepts has a model, and no model is unreachable."""
+    assert set(registry.MODELS) == set(MODEL_NAMES)

@@ -1,0 +1,295 @@
+"""The training loop (loss, history, early stopping, seeding), latent means and checkpoints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from genrevae.models.vae import VAE, kl_divergence, reconstruction_nll
+from genrevae.stage import seed_everything
+from genrevae.training import (
+    fit,
+    latent_means,
+    load_checkpoint,
+    reconstruct,
+    resolve_device,
+    save_checkpoint,
+)
+
+HISTORY_KEYS = {"epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
+                "val_kl"}
+INPUT_DIM, LATENT_DIM, HIDDEN = 10, 2, (32, 16)
+
+
+def manifold(rng: np.random.Generator, n: int, noise: float = 0.05) -> np.ndarray:
+    """Points on a random 2-D linear subspace of R^10 plus a little isotropic noise."""
+    basis = rng.normal(size=(2, INPUT_DIM)) / math.sqrt(2)
+    z = rng.normal(size=(n, 2))
+    return (z @ basis + noise * rng.normal(size=(n, INPUT_DIM))).astype(np.float32)
+
+
+def new_model(seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models train faster on one thread, and do not stall when the cores are busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = manifold(rng, 320)
+    return x[:256], x[256:]
+
+
+@pytest.fixture
+def restore_determinism() -> Iterator[None]:
+    """seed_everything switches torch to deterministic algorithms globally; undo it."""
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
+def train(model: VAE, data: tuple[np.ndarray, np.ndarray], **kwargs):
+    options = {"beta": 1.0, "epochs": 12, "batch_size": 32, "lr": 3e-3, "patience": 100,
+               "seed": 0, "progress": False}
+    options.update(kwargs)
+    return fit(model, data[0], data[1], **options)
+
+
+def val_loss(model: VAE, x: np.ndarray, beta: float = 1.0) -> float:
+    """The per-sample validation loss of ``model`` as fit defines it (eval mode, mean z)."""
+    model.eval()
+    with torch.no_grad():
+        xt = torch.as_tensor(x)
+        recon, mu, logvar = model(xt)
+        return float((reconstruction_nll(xt, recon) + beta * kl_divergence(mu, logvar)).mean())
+
+
+def test_loss_falls_on_learnable_data(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Training on a 2-D manifold in 10-D lowers train and validation loss clearly."""
+    result = train(new_model(), data)
+    first, last = result.history[0], result.history[-1]
+    assert last["train_loss"] < 0.7 * first["train_loss"]
+    assert min(r["val_loss"] for r in result.history) < 0.6 * first["val_loss"]
+    assert last["train_recon"] < first["train_recon"]
+
+
+def test_history_rows(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """One row per epoch with the documented keys; loss = recon + beta * kl."""
+    beta = 0.5
+    result = train(new_model(), data, epochs=4, beta=beta)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    for row in result.history:
+        assert set(row) == HISTORY_KEYS
+        for split in ("train", "val"):
+            assert row[f"{split}_loss"] == pytest.approx(
+                row[f"{split}_recon"] + beta * row[f"{split}_kl"], rel=1e-5)
+            assert row[f"{split}_kl"] >= 0
+
+
+def test_best_epoch_is_argmin_and_weights_are_best(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """best_epoch is the argmin of val_loss and the model ends in eval mode with its weights."""
+    model = new_model()
+    # A high learning rate makes the validation loss bounce, so the best is often not the last.
+    result = train(model, data, epochs=10, lr=5e-2)
+    losses = [row["val_loss"] for row in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert not model.training
+    assert val_loss(model, data[1]) == pytest.approx(min(losses), rel=1e-5)
+
+
+@pytest.mark.parametrize("patience", [1, 2, 4])
+def test_early_stopping_when_nothing_is_learnt(
+    data: tuple[np.ndarray, np.ndarray], patience: int
+) -> None:
+    """With lr ~ 0 the validation loss never improves after epoch 1: stop after `patience`."""
+    result = train(new_model(), data, epochs=30, lr=1e-12, patience=patience)
+    assert len(result.history) == 1 + patience
+    assert result.best_epoch == 1
+
+
+def test_no_early_stop_with_large_patience(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """With patience above `epochs` all epochs run."""
+    result = train(new_model(), data, epochs=3, lr=1e-12, patience=50)
+    assert len(result.history) == 3
+
+
+def test_same_seed_same_history_and_weights(
+    data: tuple[np.ndarray, np.ndarray], restore_determinism: None
+) -> None:
+    """Seeding everything before building the model makes training bit-for-bit repeatable."""
+    runs = []
+    for _ in range(2):
+        seed_everything(7)
+        torch.manual_seed(7)
+        model = VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
+        result = train(model, data, epochs=4, seed=7)
+        runs.append((result, model.state_dict()))
+    (r1, w1), (r2, w2) = runs
+    assert r1.history == r2.history
+    assert r1.best_epoch == r2.best_epoch
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        assert torch.equal(w1[key], w2[key]), key
+
+
+def test_different_seed_different_history(
+    data: tuple[np.ndarray, np.ndarray], restore_determinism: None
+) -> None:
+    """The seed matters: another seed gives another history."""
+    histories = []
+    for seed in (1, 2):
+        seed_everything(seed)
+        torch.manual_seed(seed)
+        histories.append(train(VAE(INPUT_DIM, LATENT_DIM, HIDDEN), data, epochs=2,
+                               seed=seed).history)
+    assert histories[0] != histories[1]
+
+
+def test_fit_seed_controls_batch_order(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Same initial weights and global RNG, different `seed`: the shuffling differs."""
+    histories = []
+    for seed in (1, 1, 2):
+        model = new_model(0)  # also resets the global RNG used for z sampling
+        histories.append(train(model, data, epochs=2, seed=seed).history)
+    assert histories[0] == histories[1]
+    assert histories[0] != histories[2]
+
+
+def test_all_ones_mask_equals_no_mask(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """An all-observed mask trains exactly like no mask."""
+    ones = (np.ones_like(data[0], dtype=bool), np.ones_like(data[1], dtype=bool))
+    torch.manual_seed(3)
+    a = train(new_model(), data, epochs=2)
+    torch.manual_seed(3)
+    b = train(new_model(), data, epochs=2, mask_train=ones[0], mask_val=ones[1])
+    assert a.history == b.history
+
+
+def test_mask_removes_entries_from_recon(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Masking half of the columns out (without training) lowers the reconstruction term."""
+    masks = [np.ones_like(d, dtype=bool) for d in data]
+    for m in masks:
+        m[:, 5:] = False
+    full = train(new_model(), data, epochs=1, lr=1e-12)
+    half = train(new_model(), data, epochs=1, lr=1e-12, mask_train=masks[0], mask_val=masks[1])
+    assert half.history[0]["val_recon"] < full.history[0]["val_recon"]
+    assert half.history[0]["val_kl"] == pytest.approx(full.history[0]["val_kl"], rel=1e-6)
+
+
+def test_empty_validation_uses_training_rows(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """With no validation rows, val_* are the training rows' eval-mode loss."""
+    empty = np.zeros((0, INPUT_DIM), dtype=np.float32)
+    model = new_model()
+    result = train(model, (data[0], empty), epochs=3)
+    assert all(math.isfinite(row["val_loss"]) for row in result.history)
+    assert val_loss(model, data[0]) == pytest.approx(
+        result.history[result.best_epoch - 1]["val_loss"], rel=1e-5)
+
+
+@pytest.fixture
+def trained(data: tuple[np.ndarray, np.ndarray]) -> VAE:
+    model = new_model()
+    train(model, data, epochs=2)
+    return model
+
+
+def test_latent_means_keep_input_order(trained: VAE, rng: np.random.Generator) -> None:
+    """latent_means(x[perm]) == latent_means(x)[perm]."""
+    x = manifold(rng, 50)
+    perm = rng.permutation(len(x))
+    z = latent_means(trained, x)
+    assert z.shape == (50, LATENT_DIM) and z.dtype == np.float32
+    np.testing.assert_allclose(latent_means(trained, x[perm]), z[perm], rtol=1e-5, atol=1e-6)
+
+
+def test_latent_means_equal_encoder_mean(trained: VAE, rng: np.random.Generator) -> None:
+    """The rows are exactly model.encode(x)[0]."""
+    x = manifold(rng, 20)
+    with torch.no_grad():
+        mu, _ = trained.encode(torch.as_tensor(x))
+    np.testing.assert_allclose(latent_means(trained, x), mu.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 50, 4096])
+def test_latent_means_batch_size_invariant(
+    trained: VAE, rng: np.random.Generator, batch_size: int
+) -> None:
+    """The batch size changes nothing (LayerNorm is per row, no batch statistics)."""
+    x = manifold(rng, 23)
+    np.testing.assert_allclose(latent_means(trained, x, batch_size=batch_size),
+                               latent_means(trained, x), rtol=1e-5, atol=1e-6)
+
+
+def test_latent_means_empty(trained: VAE) -> None:
+    """No rows in, an empty (0, latent_dim) array out."""
+    z = latent_means(trained, np.zeros((0, INPUT_DIM), dtype=np.float32))
+    assert z.shape == (0, LATENT_DIM)
+
+
+def test_latent_means_sets_eval_mode(trained: VAE, rng: np.random.Generator) -> None:
+    """Called on a model left in train mode it still returns deterministic means."""
+    x = manifold(rng, 10)
+    trained.train()
+    a = latent_means(trained, x)
+    trained.train()
+    np.testing.assert_array_equal(a, latent_means(trained, x))
+    assert not trained.training
+
+
+def test_reconstruct_shape_and_value(trained: VAE, rng: np.random.Generator) -> None:
+    """reconstruct returns an array shaped like x equal to decode(mu)."""
+    x = manifold(rng, 13)
+    out = reconstruct(trained, x)
+    assert out.shape == x.shape
+    with torch.no_grad():
+        expected = trained.decode(trained.encode(torch.as_tensor(x))[0]).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoint_round_trip(trained: VAE, tmp_path, rng: np.random.Generator) -> None:
+    """Weights and meta saved and loaded rebuild a model with identical outputs."""
+    path = tmp_path / "sub" / "model.pt"
+    meta = {"input_dim": INPUT_DIM, "latent_dim": LATENT_DIM, "hidden_dims": list(HIDDEN)}
+    save_checkpoint(path, trained, meta)
+    assert path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left over
+    ckpt = load_checkpoint(path)
+    assert ckpt["meta"] == meta
+    torch.manual_seed(99)  # a differently initialised model
+    restored = VAE(ckpt["meta"]["input_dim"], ckpt["meta"]["latent_dim"],
+                   tuple(ckpt["meta"]["hidden_dims"]))
+    x = manifold(rng, 8)
+    assert not np.allclose(latent_means(restored, x), latent_means(trained, x))
+    restored.load_state_dict(ckpt["state_dict"])
+    np.testing.assert_array_equal(latent_means(restored, x), latent_means(trained, x))
+    np.testing.assert_array_equal(reconstruct(restored, x), reconstruct(trained, x))
+
+
+def test_resolve_device_auto() -> None:
+    """'auto' picks CUDA only when available (cpu on this machine)."""
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+def test_resolve_device_cpu() -> None:
+    """'cpu' is always cpu."""
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_cuda_without_gpu() -> None:
+    """'cuda' without a GPU is a RuntimeError, not a silent fallback."""
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_device("cuda")
