@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs
+from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
 from genrevae.clustering import NOISE, cluster, estimate_eps
@@ -35,11 +35,20 @@ def test_agglomerative_linkages(linkage: str) -> None:
     assert adjusted_rand_score(y, cluster(x, "agglomerative", k=3, linkage=linkage)) > 0.95
 
 
+def test_agglomerative_linkage_is_used() -> None:
+    """On two moons only single linkage follows the chains; ward cuts them."""
+    x, y = make_moons(200, noise=0.05, random_state=0)
+    assert adjusted_rand_score(y, cluster(x, "agglomerative", k=2, linkage="single")) > 0.95
+    assert adjusted_rand_score(y, cluster(x, "agglomerative", k=2, linkage="ward")) < 0.8
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
 @pytest.mark.parametrize(("centers", "dim", "seed"), [(3, 2, 0), (4, 5, 1)])
-def test_dbscan_estimated_eps_recovers_blobs(centers: int, dim: int, seed: int) -> None:
-    """DBSCAN with eps=None finds the blobs, labelling only a few points noise."""
+def test_dbscan_estimated_eps_recovers_blobs(centers: int, dim: int, seed: int,
+                                             scale: float) -> None:
+    """DBSCAN with eps=None finds the blobs at any scale, labelling only a few points noise."""
     x, y = blobs(centers=centers, dim=dim, seed=seed)
-    labels = cluster(x, "dbscan", k=99, eps=None, min_samples=5)
+    labels = cluster(x * scale, "dbscan", k=99, eps=None, min_samples=5)
     noise = labels == NOISE
     assert noise.mean() < 0.1
     assert len(np.unique(labels[~noise])) == centers
@@ -62,6 +71,14 @@ def test_dbscan_explicit_eps_is_used() -> None:
     x, _ = blobs(centers=3, dim=2, seed=0)
     assert np.all(cluster(x, "dbscan", k=3, eps=1e-9, min_samples=5) == NOISE)
     assert np.all(cluster(x, "dbscan", k=3, eps=1e6, min_samples=5) == 0)
+
+
+def test_dbscan_min_samples_is_used() -> None:
+    """Two groups of three points: clusters with min_samples=3, all noise with 4."""
+    x = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [9.0, 9.0], [9.1, 9.0], [9.0, 9.1]])
+    labels = cluster(x, "dbscan", k=2, eps=0.5, min_samples=3)
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert np.all(cluster(x, "dbscan", k=2, eps=0.5, min_samples=4) == NOISE)
 
 
 def test_estimate_eps_positive_and_scale_equivariant() -> None:

@@ -37,6 +37,8 @@ def seed_everything(seed: int) -> None:
     if "torch" in sys.modules:
         import torch
 
+        # cuBLAS needs this before CUDA starts for deterministic matrix products.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
 

@@ -54,6 +54,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.lifecycle_stage == "deleted":  # deleted in the UI: runs cannot land there
+            log.warning("MLflow experiment %r was deleted; restoring it", name)
+            client.restore_experiment(found.experiment_id)
         return found.experiment_id
     # A local store keeps artifacts in the project root, not in DVC's temporary workdir.
     location = None if uri.startswith(("http://", "https://")) else (root / ARTIFACTS_DIR).as_uri()
