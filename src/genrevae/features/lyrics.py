@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA, TruncatedSVD
@@ -76,11 +77,11 @@ def _sentence_encode(texts: list[str], model_package: str) -> np.ndarray:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"lyrics.model: package {model_package!r} is not installed") from exc
-    model_dir = getattr(module, "MODEL_PATH", None) or getattr(module, "model_path", None)
-    if callable(model_dir):
-        model_dir = model_dir()
-    if model_dir is None:
-        model_dir = os.path.dirname(module.__file__)
+    # Packaged models expose their folder as get_model_path() or MODEL_DIR, else ./model.
+    if hasattr(module, "get_model_path"):
+        model_dir = module.get_model_path()
+    else:
+        model_dir = getattr(module, "MODEL_DIR", Path(module.__file__).parent / "model")
     model = SentenceTransformer(str(model_dir), device="cpu")
     return np.asarray(model.encode(texts, batch_size=32, show_progress_bar=True), dtype=np.float32)
 
