@@ -92,21 +92,26 @@ def test_segment_features_shapes(n_samples, hop, n_mels, n_mfcc):
 
 
 def _naive_reference(y: np.ndarray, sr: int) -> np.ndarray:
-    """One librosa call per feature on the waveform, with librosa's defaults."""
-    harmonic, percussive = librosa.effects.hpss(y=y)
+    """One librosa call per feature on the waveform, as the Kaggle GTZAN table was made:
+    reflect padding (librosa's default before 0.10) and the beat tracker's tempo."""
+    pad = {"pad_mode": "reflect"}
+    harmonic, percussive = librosa.effects.hpss(y=y, pad_mode="reflect")
     parts = [
-        librosa.feature.chroma_stft(y=y, sr=sr),
-        librosa.feature.rms(y=y),
-        librosa.feature.spectral_centroid(y=y, sr=sr),
-        librosa.feature.spectral_bandwidth(y=y, sr=sr),
-        librosa.feature.spectral_rolloff(y=y, sr=sr),
+        librosa.feature.chroma_stft(y=y, sr=sr, **pad),
+        librosa.feature.rms(y=y, **pad),
+        librosa.feature.spectral_centroid(y=y, sr=sr, **pad),
+        librosa.feature.spectral_bandwidth(y=y, sr=sr, **pad),
+        librosa.feature.spectral_rolloff(y=y, sr=sr, **pad),
         librosa.feature.zero_crossing_rate(y=y),
         harmonic,
         percussive,
     ]
     values = [v for p in parts for v in (float(np.mean(p)), float(np.var(p)))]
-    values.append(float(librosa.feature.tempo(y=y, sr=sr)[0]))
-    for row in librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20):
+    tempo, _ = librosa.beat.beat_track(
+        onset_envelope=librosa.onset.onset_strength(y=y, sr=sr, aggregate=np.median, **pad), sr=sr
+    )
+    values.append(float(np.atleast_1d(tempo)[0]))
+    for row in librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, **pad):
         values += [float(np.mean(row)), float(np.var(row))]
     return np.asarray(values)
 
