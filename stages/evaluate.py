@@ -14,9 +14,9 @@ from genrevae import plots, tracking
 from genrevae.config import load_params
 from genrevae.errors import GenreVAEError
 from genrevae.evaluation.baselines import representations
-from genrevae.evaluation.report import evaluate_assignments, summary_table
+from genrevae.evaluation.report import evaluate_assignments, lyrics_leakage, summary_table
 from genrevae.features.fuse import load_input
-from genrevae.io import key_positions, load_csv, load_json, load_npy, save_json
+from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
 from genrevae.models.registry import build_model
 from genrevae.stage import log, run_stage
 from genrevae.training import load_checkpoint, reconstruct
@@ -34,8 +34,12 @@ def main(cfg, args):
     reps = representations(z[rows], x[rows], split == "train", seed=cfg.seed)
     truths = {"genre": seg["genre"].to_numpy(), "language": seg["language"].to_numpy()}
     results = evaluate_assignments(assignments, reps, truths, split, seed=cfg.seed)
+    tracks = load_manifest(cfg.paths.manifest).merge(
+        load_csv(cfg.paths.lyrics_tracks)[["track_id", "has_lyrics"]], on="track_id")
+    tracks = tracks[tracks["track_id"].isin(set(seg["track_id"].astype(str)))]
     metrics = {
         **results,
+        "leakage": {"has_lyrics": lyrics_leakage(tracks)},
         "data": {"n_tracks": int(seg["track_id"].nunique()), "n_segments": len(seg),
                  "n_test_segments": int((split == "test").sum()),
                  "n_genres": int(seg["genre"].nunique())},
@@ -71,7 +75,8 @@ def main(cfg, args):
         tracking.log_pipeline_run(
             params=load_params(args.params),
             history=load_csv(cfg.paths.loss_history).to_dict("records"),
-            metrics={"eval": results, "train": load_json(cfg.paths.train_metrics)},
+            metrics={"eval": {**results, "leakage": metrics["leakage"]},
+                     "train": load_json(cfg.paths.train_metrics)},
             artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics],
         )
     except Exception as exc:  # the store is unreachable or refuses the run

@@ -1,23 +1,33 @@
-"""Stage `prepare`: build the track manifest (one row per track, split fixed here).
+"""Stage `prepare`: read the configured data source(s) into the track manifest (one row
+per track, split fixed here by track, song or artist, stratified by genre).
 
-For data.name=synthetic it first generates the embedded corpus as WAV files.
-Writes paths.manifest and paths.rejected (files left out, with their reason).
+For data.name=synthetic it first generates the embedded corpus as WAV files. Every file
+left out (undecodable, empty, silent, too short, not audio, duplicate, unlabelled) is
+listed with its reason in paths.rejected; the stage goes on unless nothing is usable.
+Writes paths.manifest, paths.rejected and, for a feature table, paths.table.
 """
 
-import pandas as pd
-
 from genrevae.data.sources import build_manifest
+from genrevae.features.audio import handcrafted_columns
 from genrevae.io import save_csv
 from genrevae.stage import log, run_stage
 
 
 def main(cfg, args):
-    manifest = build_manifest(cfg.data, seed=cfg.seed, corpus_dir=cfg.paths.corpus)
-    save_csv(cfg.paths.manifest, manifest)
-    save_csv(cfg.paths.rejected, pd.DataFrame(columns=["path", "reason"]))
-    counts = manifest.groupby("split").size().to_dict()
-    log.info("manifest: %d tracks (%s)", len(manifest),
-             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    prepared = build_manifest(
+        cfg.data, seed=cfg.seed, corpus_dir=cfg.paths.corpus,
+        min_seconds=cfg.features.segment_seconds,
+        feature_columns=handcrafted_columns(cfg.features.n_mfcc),
+    )
+    if prepared.table is not None:
+        save_csv(cfg.paths.table, prepared.table)
+    save_csv(cfg.paths.rejected, prepared.rejected)
+    save_csv(cfg.paths.manifest, prepared.manifest)
+    m = prepared.manifest
+    log.info("manifest: %d tracks, %d genres, %d languages (%s); %d files left out",
+             len(m), m["genre"].nunique(), m["language"].nunique(),
+             ", ".join(f"{k} {v}" for k, v in sorted(m.groupby("split").size().items())),
+             len(prepared.rejected))
 
 
 if __name__ == "__main__":

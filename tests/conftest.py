@@ -29,8 +29,8 @@ def params() -> dict:
 def tiny_params(params: dict) -> dict:
     """The real params, shrunk: 4 genres x 4 tracks of 6 s, 3 epochs."""
     p = copy.deepcopy(params)
-    p["data"].update(genres=["blues", "classical", "hiphop", "metal"], tracks_per_genre=4,
-                     duration=6.0)
+    p["data"]["synthetic"].update(genres=["blues", "classical", "hiphop", "metal"],
+                                  tracks_per_genre=4, duration=6.0)
     p["features"]["n_jobs"] = 1
     p["lyrics"]["dim"] = 4
     p["train"].update(epochs=3, batch_size=8, patience=3)

@@ -8,6 +8,7 @@ keys and validates values, raising :class:`ConfigError` with the dotted key at f
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -21,7 +22,9 @@ from genrevae.errors import ConfigError
 
 MODEL_NAMES = ("vae",)
 MODEL_INPUTS = ("audio", "lyrics", "hybrid")
-DATA_SOURCES = ("synthetic",)
+DATA_SOURCES = ("synthetic", "gtzan", "banglabeats", "folder", "features_table")
+# Sources that can be combined in one run (data.extra_sources); each reads audio files.
+AUDIO_SOURCES = ("gtzan", "banglabeats", "folder")
 LYRICS_BACKENDS = ("tfidf", "sentence")
 LYRICS_ANALYZERS = ("word", "char")
 CLUSTER_ALGORITHMS = ("kmeans", "agglomerative", "dbscan")
@@ -37,15 +40,49 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    name: str
+class SyntheticConfig:
+    """The embedded corpus generator (``data=synthetic``)."""
+
     sample_rate: int
     duration: float
     genres: tuple[str, ...]
     tracks_per_genre: int
     languages: tuple[str, ...]
     instrumental_fraction: float
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One dataset: its reader, where it is, its lyrics table and its language."""
+
+    name: str
+    root: str | None
+    lyrics: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str
+    root: str | None
+    lyrics: str | None
+    language: str | None
+    # More audio sources read in the same run (e.g. BanglaBeats beside GTZAN).
+    extra_sources: tuple[SourceConfig, ...]
+    # "<source>:<genre>" (or "<genre>") -> merged genre name; unmapped genres of several
+    # sources stay distinct as "<source>:<genre>".
+    genre_map: dict[str, str]
+    # features_table: the column holding the genre.
+    label_column: str
+    # banglabeats: file-name pattern of a 3-s clip; group "song" names the song it came from.
+    clip_pattern: str
     split: SplitConfig
+    synthetic: SyntheticConfig | None
+
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """The main source followed by the extra ones."""
+        main = SourceConfig(self.name, self.root, self.lyrics, self.language)
+        return (main, *self.extra_sources)
 
 
 @dataclass(frozen=True)
@@ -119,6 +156,7 @@ class PathsConfig:
     prepared: str
     manifest: str
     rejected: str
+    table: str
     corpus: str
     audio_features: str
     segments: str
@@ -138,6 +176,8 @@ class PathsConfig:
     assignments: str
     eval_metrics: str
     eval_plots: str
+    eda_plots: str
+    eda_report: str
 
 
 @dataclass(frozen=True)
@@ -191,11 +231,13 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     if unknown:
         _fail(prefix + str(unknown[0]), "unknown key")
     values = {}
-    for name in names:
-        key = prefix + name
-        if name not in raw:
-            _fail(key, "missing")
-        values[name] = _coerce(hints[name], raw[name], key)
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING:
+                _fail(key, "missing")
+            continue
+        values[f.name] = _coerce(hints[f.name], raw[f.name], key)
     return cls(**values)
 
 
@@ -208,6 +250,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if value is None:
             return None
         return _coerce(args[0], value, key)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            _fail(key, f"expected a mapping, got {value!r}")
+        return {str(k): _coerce(str, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list | tuple):
             _fail(key, f"expected a list, got {value!r}")
@@ -232,6 +278,25 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
 
 
+def _validate_synthetic(d: SyntheticConfig) -> None:
+    _positive("data.synthetic.sample_rate", d.sample_rate)
+    if d.sample_rate < 8000:
+        _fail("data.synthetic.sample_rate", f"must be >= 8000, got {d.sample_rate}")
+    _positive("data.synthetic.duration", d.duration)
+    if len(d.genres) < 2:
+        _fail("data.synthetic.genres", "needs at least two genres")
+    if len(set(d.genres)) != len(d.genres):
+        _fail("data.synthetic.genres", "genres must be distinct")
+    if d.tracks_per_genre < 3:
+        _fail("data.synthetic.tracks_per_genre",
+              f"needs >= 3 (one per split), got {d.tracks_per_genre}")
+    if not d.languages:
+        _fail("data.synthetic.languages", "needs at least one language")
+    if not 0.0 <= d.instrumental_fraction <= 1.0:
+        _fail("data.synthetic.instrumental_fraction",
+              f"must be in [0, 1], got {d.instrumental_fraction}")
+
+
 def _positive(key: str, value: float) -> None:
     if value <= 0:
         _fail(key, f"must be positive, got {value!r}")
@@ -254,18 +319,6 @@ def validate(cfg: Config) -> None:
 
     d = cfg.data
     _one_of("data.name", d.name, DATA_SOURCES)
-    _positive("data.sample_rate", d.sample_rate)
-    _positive("data.duration", d.duration)
-    if len(d.genres) < 2:
-        _fail("data.genres", "needs at least two genres")
-    if len(set(d.genres)) != len(d.genres):
-        _fail("data.genres", "genres must be distinct")
-    if d.tracks_per_genre < 3:
-        _fail("data.tracks_per_genre", f"needs >= 3 (one per split), got {d.tracks_per_genre}")
-    if not d.languages:
-        _fail("data.languages", "needs at least one language")
-    if not 0.0 <= d.instrumental_fraction <= 1.0:
-        _fail("data.instrumental_fraction", f"must be in [0, 1], got {d.instrumental_fraction}")
     for name in ("train", "val", "test"):
         share = getattr(d.split, name)
         if not 0.0 < share < 1.0:
@@ -273,6 +326,28 @@ def validate(cfg: Config) -> None:
     total = d.split.train + d.split.val + d.split.test
     if abs(total - 1.0) > 1e-6:
         _fail("data.split", f"train + val + test must be 1, got {total:g}")
+    try:
+        pattern = re.compile(d.clip_pattern)
+    except re.error as exc:
+        _fail("data.clip_pattern", f"not a regular expression ({exc})")
+    if "song" not in pattern.groupindex:
+        _fail("data.clip_pattern", "needs a named group (?P<song>...)")
+    if d.name == "synthetic":
+        if d.synthetic is None:
+            _fail("data.synthetic", "data=synthetic needs the generator settings")
+        _validate_synthetic(d.synthetic)
+        if cfg.features.segment_seconds > d.synthetic.duration:
+            _fail("features.segment_seconds",
+                  f"longer than data.synthetic.duration ({d.synthetic.duration})")
+    elif not d.root:
+        _fail("data.root", f"data={d.name} needs the path of its data")
+    for i, extra in enumerate(d.extra_sources):
+        key = f"data.extra_sources[{i}]"
+        if d.name not in AUDIO_SOURCES:
+            _fail(key, f"extra sources combine audio datasets; data={d.name} cannot take them")
+        _one_of(f"{key}.name", extra.name, AUDIO_SOURCES)
+        if not extra.root:
+            _fail(f"{key}.root", "missing the path of its data")
 
     f = cfg.features
     for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels", "n_mfcc"):
@@ -282,8 +357,6 @@ def validate(cfg: Config) -> None:
         _fail("features.hop_length", f"must not exceed features.n_fft ({f.n_fft})")
     if f.segment_seconds * f.sample_rate < f.n_fft:
         _fail("features.segment_seconds", "a segment must hold at least one FFT frame")
-    if f.segment_seconds > d.duration:
-        _fail("features.segment_seconds", f"longer than data.duration ({d.duration})")
     if f.n_mfcc > f.n_mels:
         _fail("features.n_mfcc", f"must not exceed features.n_mels ({f.n_mels})")
 

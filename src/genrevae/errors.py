@@ -10,7 +10,12 @@ class ConfigError(GenreVAEError, ValueError):
 
 
 class AudioError(GenreVAEError):
-    """An audio file cannot be used; the message says why."""
+    """An audio file cannot be used; the message says why and ``reason`` is a short code
+    (empty, undecodable, silent, too_short, not_audio)."""
+
+    def __init__(self, message: str, reason: str = "undecodable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DataError(GenreVAEError):

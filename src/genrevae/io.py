@@ -71,8 +71,9 @@ def save_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def load_csv(path: str | Path) -> pd.DataFrame:
-    # keep_default_na=False: an empty lyrics field stays "" and a genre named "NA" stays a string.
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], encoding="utf-8")
+    # Only empty fields are missing values: a genre or word such as "NA" stays a string.
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], encoding="utf-8",
+                       dtype={"track_id": str, "group": str})
 
 
 def save_json(path: str | Path, payload: Any) -> None:

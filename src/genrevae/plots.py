@@ -14,7 +14,8 @@ import numpy as np
 from genrevae.io import atomic_path
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def save_figure(fig: plt.Figure, path: str | Path) -> None:
+    """Write ``fig`` as a PNG (atomically) and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -31,7 +32,7 @@ def loss_curves(history: Sequence[dict[str, float]], path: str | Path, *, best_e
         ax.set_title({"loss": "ELBO loss", "recon": "reconstruction", "kl": "KL"}[key])
         ax.set_xlabel("epoch")
     axes[0].legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def scatter_2d(
@@ -50,7 +51,7 @@ def scatter_2d(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(markerscale=2, fontsize=8, loc="best", frameon=False)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def contingency_heatmap(
@@ -72,7 +73,7 @@ def contingency_heatmap(
     ax.set_xlabel("cluster")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reconstructions(
@@ -88,4 +89,4 @@ def reconstructions(
         ax.set_ylabel("std. units")
     axes[0, 0].legend(fontsize=8)
     axes[-1, 0].set_xlabel("feature index")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -20,8 +20,9 @@ BIN = Path(sys.executable).parent
 
 # Edits to conf/ that shrink the pipeline to seconds: 4 genres x 4 tracks of 6 s.
 TINY_CONF = {
-    "data/synthetic.yaml": {"genres": ["blues", "classical", "hiphop", "metal"],
-                            "tracks_per_genre": 4, "duration": 6.0},
+    "data/synthetic.yaml": {"synthetic": {
+        "sample_rate": 22050, "duration": 6.0, "genres": ["blues", "classical", "hiphop", "metal"],
+        "tracks_per_genre": 4, "languages": ["english", "bangla"], "instrumental_fraction": 0.2}},
     "features/default.yaml": {"n_jobs": 2},
     "lyrics/tfidf.yaml": {"dim": 4},
     "model/vae.yaml": {"hidden_dims": [16, 8]},

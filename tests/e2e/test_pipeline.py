@@ -21,7 +21,8 @@ from .conftest import stages_run
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = {"prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate"}
+ALL_STAGES = {"prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate",
+              "eda"}
 
 
 def _mlflow_runs(root: Path, uri: str | None = None) -> list:
@@ -61,7 +62,7 @@ def test_repro_builds_every_artifact(project):
     params = yaml.safe_load((root / "params.yaml").read_text())
 
     manifest = (root / params["paths"]["manifest"]).read_text(encoding="utf-8").splitlines()
-    assert manifest[0] == "track_id,path,genre,language,source,lyrics,split"
+    assert manifest[0].startswith("track_id,path,genre,language,source,lyrics,split,group,")
     segments = np.genfromtxt(root / params["paths"]["segments"], delimiter=",", names=True,
                              dtype=None, encoding="utf-8")
     n_seg = len(segments)
@@ -92,7 +93,7 @@ def test_repro_builds_every_artifact(project):
     run = runs[0]
     assert run.info.status == "FINISHED"
     assert run.data.params["model.latent_dim"] == "4"
-    assert run.data.params["data.tracks_per_genre"] == "4"
+    assert run.data.params["data.synthetic.tracks_per_genre"] == "4"
     assert run.data.metrics["eval.latent.kmeans.test.nmi_genre"] == pytest.approx(
         metrics["latent"]["kmeans"]["test"]["nmi_genre"])
     from mlflow.tracking import MlflowClient
@@ -206,3 +207,37 @@ def test_queued_sweep_lands_one_run_per_experiment(project):
     assert len(runs) == n_runs + 2
     assert sorted(r.data.params["model.latent_dim"] for r in runs[-2:]) == ["2", "3"]
     assert all(r.info.run_name for r in runs[-2:])
+
+
+def test_exp_run_on_real_gtzan_wavs(project, shared_data):
+    """`dvc exp run -S data=gtzan -S data.root=...` on the 14 GTZAN WAVs and one MP3."""
+    root = shared_data / "gtzan_sample"
+    proc = project.dvc("exp", "run", "-n", "gtzan-sample", "-S", "data=gtzan",
+                       "-S", f"data.root={root}", "-S", "train.epochs=2")
+    assert {"prepare", "extract_audio", "eda"} <= stages_run(proc.stdout)
+    manifest = (project.root / "data/prepared/manifest.csv").read_text().splitlines()
+    assert len(manifest) == 1 + 15
+    assert (project.root / "data/prepared/rejected.csv").read_text().strip() == \
+        "path,source,reason,detail"
+    metrics = json.loads((project.root / "metrics/eval.json").read_text())
+    _check_metric_ranges(metrics)
+    assert metrics["data"]["n_tracks"] == 15 and metrics["data"]["n_genres"] == 10
+    report = (project.root / "reports/eda.md").read_text()
+    assert "15 tracks in 10 genres" in report
+    assert len(list((project.root / "plots/eda").glob("*.png"))) == 9
+
+
+def test_exp_run_on_kaggle_feature_table(project, shared_data):
+    """`data=features_table` skips audio extraction and runs the rest on the Kaggle table;
+    its exact duplicate rows are left out with their reason."""
+    table = shared_data / "gtzan_features_30_sec.csv"
+    proc = project.dvc("exp", "run", "-n", "kaggle-table", "-S", "data=features_table",
+                       "-S", f"data.root={table}", "-S", "train.epochs=2")
+    assert {"prepare", "extract_audio", "train", "evaluate"} <= stages_run(proc.stdout)
+    assert not (project.root / "data/features/audio/mel.npy").exists()
+    rejected = (project.root / "data/prepared/rejected.csv").read_text().splitlines()[1:]
+    assert rejected and all(",duplicate," in line for line in rejected)
+    metrics = json.loads((project.root / "metrics/eval.json").read_text())
+    _check_metric_ranges(metrics)
+    assert metrics["data"]["n_tracks"] == 1000 - len(rejected)
+    assert metrics["data"]["n_genres"] == 10

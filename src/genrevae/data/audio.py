@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
@@ -9,6 +11,61 @@ import numpy as np
 import soundfile as sf
 
 from genrevae.errors import AudioError
+
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".au")
+SILENCE_PEAK = 1e-5
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ``prepare`` records of a usable file."""
+
+    duration_s: float
+    sample_rate: int
+    channels: int
+    rms_db: float
+    digest: str  # sha1 of the file's bytes, for exact-duplicate detection
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
+    """Decode ``path`` once and check it is usable: not empty, decodable, not silent and at
+    least ``min_seconds`` long.
+
+    Raises
+    ------
+    AudioError
+        With ``reason`` one of ``empty``, ``undecodable``, ``silent``, ``too_short``.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)", "empty")
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+    if data.size == 0:
+        raise AudioError(f"{path}: no audio samples", "empty")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(f"{path}: non-finite samples", "undecodable")
+    mono = data.mean(axis=1)
+    peak = float(np.max(np.abs(mono)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
+    duration = len(mono) / sr
+    if duration < min_seconds:
+        raise AudioError(
+            f"{path}: {duration:.2f} s is shorter than one {min_seconds:g}-s segment", "too_short"
+        )
+    rms_db = float(20 * np.log10(np.sqrt(np.mean(mono.astype(np.float64) ** 2)) + 1e-12))
+    return AudioInfo(duration, int(sr), int(data.shape[1]), rms_db, file_digest(path))
 
 
 def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
@@ -26,17 +83,17 @@ def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
     path = Path(path)
     try:
         data, native_sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
     if data.size == 0:
-        raise AudioError(f"{path}: no audio samples")
+        raise AudioError(f"{path}: no audio samples", "empty")
     y = data.mean(axis=1)
     if native_sr != sr:
         y = librosa.resample(y, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
     if not np.all(np.isfinite(y)):
-        raise AudioError(f"{path}: non-finite samples")
-    if float(np.max(np.abs(y))) < 1e-5:
-        raise AudioError(f"{path}: silent")
+        raise AudioError(f"{path}: non-finite samples", "undecodable")
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent", "silent")
     return np.ascontiguousarray(y, dtype=np.float32)
 
 

@@ -66,3 +66,27 @@ def clustering_report(
         for key, value in external_indices(labels, truth).items():
             report[f"{key}_{name}"] = value
     return report
+
+
+def has_lyrics_leakage(has_lyrics: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How much "has lyrics" alone tells about ``labels`` (one entry per track).
+
+    In public datasets lyrics often exist for one language or source only, so a model fed
+    the lyrics block can separate languages without learning anything about music. Returns
+    the NMI between the two, the accuracy of the best rule predicting the label from
+    has-lyrics alone, and the majority-class accuracy that rule should be compared with.
+    """
+    has_lyrics = np.asarray(has_lyrics, dtype=bool)
+    labels = np.asarray(labels, dtype=object)
+    correct = 0
+    for value in (False, True):
+        sel = labels[has_lyrics == value]
+        if len(sel):
+            correct += int(np.unique(sel, return_counts=True)[1].max())
+    majority = int(np.unique(labels, return_counts=True)[1].max()) if len(labels) else 0
+    n = max(len(labels), 1)
+    return {
+        "nmi": float(skm.normalized_mutual_info_score(labels, has_lyrics)),
+        "rule_accuracy": correct / n,
+        "majority_accuracy": majority / n,
+    }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from genrevae.evaluation.metrics import clustering_report
+from genrevae.evaluation.metrics import clustering_report, has_lyrics_leakage
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("test", "all")
 
@@ -50,3 +53,19 @@ def summary_table(results: Mapping, scope: str = "test") -> pd.DataFrame:
             if scope in scopes:
                 rows.append({"representation": rep, "algorithm": algo, **scopes[scope]})
     return pd.DataFrame(rows)
+
+
+def lyrics_leakage(tracks: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per label (``language``, ``source``) with two or more values among ``tracks``, how
+    well ``has_lyrics`` alone predicts it; warns when the rule clearly beats the majority."""
+    out = {}
+    for label in ("language", "source"):
+        if tracks[label].nunique() < 2 or tracks["has_lyrics"].nunique() < 2:
+            continue
+        out[label] = has_lyrics_leakage(tracks["has_lyrics"].to_numpy(), tracks[label].to_numpy())
+        if out[label]["rule_accuracy"] > out[label]["majority_accuracy"] + 0.1:
+            log.warning("'has lyrics' alone predicts %s (%.0f%% vs %.0f%% majority): scores "
+                        "against %s partly reflect which tracks have lyrics", label,
+                        100 * out[label]["rule_accuracy"], 100 * out[label]["majority_accuracy"],
+                        label)
+    return out

@@ -116,7 +116,8 @@ def track_features(path: str | Path, cfg: FeaturesConfig) -> TrackFeatures:
     if not bounds:
         raise AudioError(
             f"{path}: {len(y) / cfg.sample_rate:.2f} s is shorter than one "
-            f"{cfg.segment_seconds:g}-s segment"
+            f"{cfg.segment_seconds:g}-s segment",
+            "too_short",
         )
     mels, feats = [], []
     for start, stop in bounds:

@@ -1,0 +1,143 @@
+"""Exploratory data analysis of a prepared corpus: PNG plots and a Markdown report.
+
+Everything here reads the manifest (one row per track), the rejections, the segment
+table and the lyrics table of the pipeline; nothing is fit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from genrevae.io import atomic_path
+from genrevae.plots import save_figure
+
+_WORD = re.compile(r"[\w\u0980-\u09FF]+")
+
+
+def _bar(series: pd.Series, path: Path, *, title: str, xlabel: str = "", stacked=None) -> None:
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(series) + 2), 3.8))
+    if stacked is not None:
+        stacked.plot.bar(ax=ax, stacked=True, width=0.8)
+        ax.legend(fontsize=8, frameon=False)
+    else:
+        series.plot.bar(ax=ax, width=0.8, color="tab:blue")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    save_figure(fig, path)
+
+
+def _hist(values: pd.Series, path: Path, *, title: str, xlabel: str, by=None) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    if by is None:
+        ax.hist(values.dropna(), bins=30, color="tab:blue")
+    else:
+        for name, part in values.groupby(by):
+            ax.hist(part.dropna(), bins=30, alpha=0.6, label=str(name))
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("tracks")
+    save_figure(fig, path)
+
+
+def lyrics_stats(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per language: tracks, share without lyrics, median words per song, vocabulary size."""
+    rows = []
+    for language, part in manifest.groupby("language"):
+        texts = [t for t in part["lyrics"] if isinstance(t, str) and t.strip()]
+        words = [_WORD.findall(t.lower()) for t in texts]
+        rows.append({
+            "language": language,
+            "tracks": len(part),
+            "without_lyrics": 1.0 - len(texts) / len(part),
+            "median_words": float(np.median([len(w) for w in words])) if words else 0.0,
+            "vocabulary": len({w for ws in words for w in ws}),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_eda(
+    manifest: pd.DataFrame, rejected: pd.DataFrame, segments: pd.DataFrame,
+    plots_dir: str | Path, report: str | Path,
+) -> list[Path]:
+    """Draw every EDA plot into ``plots_dir`` and write the Markdown ``report``; returns
+    the PNG paths."""
+    out = Path(plots_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    m = manifest.copy()
+    m["has_lyrics"] = m["lyrics"].map(lambda t: isinstance(t, str) and t.strip() != "")
+    per_genre = pd.crosstab(m["genre"], m["language"])
+    seg_per_track = segments.groupby("track_id").size()
+    lyr = lyrics_stats(m)
+    pngs = {
+        "tracks_per_genre": lambda p: _bar(per_genre.sum(axis=1), p, stacked=per_genre,
+                                           title="Tracks per genre (by language)"),
+        "tracks_per_language": lambda p: _bar(m["language"].value_counts(), p,
+                                              title="Tracks per language"),
+        "durations": lambda p: _hist(m["duration_s"], p, title="Track durations",
+                                     xlabel="seconds"),
+        "sample_rates": lambda p: _bar(m["sample_rate"].value_counts().sort_index(), p,
+                                       title="Native sample rates", xlabel="Hz"),
+        "loudness": lambda p: _hist(m["rms_db"], p, title="Loudness (RMS) by language",
+                                    xlabel="dB FS", by=m["language"]),
+        "segments_per_track": lambda p: _bar(seg_per_track.value_counts().sort_index(), p,
+                                             title="Segments per track", xlabel="segments"),
+        "lyrics_length": lambda p: _hist(
+            m["lyrics"].map(lambda t: len(_WORD.findall(t)) if isinstance(t, str) else np.nan),
+            p, title="Lyrics length by language", xlabel="words", by=m["language"]),
+        "without_lyrics": lambda p: _bar(1 - m.groupby("genre")["has_lyrics"].mean(), p,
+                                         title="Share of tracks without lyrics, per genre"),
+        "rejected": lambda p: _bar(rejected["reason"].value_counts() if len(rejected)
+                                   else pd.Series({"none": 0}), p,
+                                   title="Files left out, by reason"),
+    }
+    written = []
+    for name, draw in pngs.items():
+        path = out / f"{name}.png"
+        draw(path)
+        written.append(path)
+
+    def table(frame: pd.DataFrame) -> str:
+        return frame.to_markdown(index=False, floatfmt=".3g") if len(frame) else "_none_"
+
+    lines = [
+        "# Exploratory data analysis",
+        "",
+        f"{len(m)} tracks in {m['genre'].nunique()} genres and {m['language'].nunique()} "
+        f"language(s) from {', '.join(sorted(m['source'].unique()))}; {len(segments)} segments; "
+        f"{len(rejected)} files left out.",
+        "",
+        "## Tracks per genre and language",
+        table(per_genre.reset_index()),
+        "",
+        "## Splits",
+        table(pd.crosstab(m["genre"], m["split"]).reset_index()),
+        "",
+        "## Audio",
+        table(m[["duration_s", "sample_rate", "channels", "rms_db"]].describe()
+              .T.reset_index().rename(columns={"index": "measure"})),
+        "",
+        "## Lyrics per language",
+        table(lyr),
+        "",
+        "## Files left out",
+        table(rejected.head(100)),
+        "",
+        "## Plots",
+        *[f"![{p.stem}]({os.path.relpath(p, Path(report).parent)})" for p in written],
+        "",
+    ]
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    return written
+
