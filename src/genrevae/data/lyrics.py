@@ -44,7 +44,7 @@ def read_lyrics_table(path: str | Path) -> pd.DataFrame:
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
         raw = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: cannot read the lyrics table ({exc})") from exc
     columns = {c.strip().lower(): c for c in raw.columns}
     id_col = next((columns[c] for c in ID_COLUMNS if c in columns), None)

@@ -147,14 +147,18 @@ def _attach_lyrics(tracks: list[dict], source: SourceConfig) -> None:
         return
     table = read_lyrics_table(source.lyrics)
     joined = join_lyrics(table, [t["_keys"] for t in tracks])
-    for t, (_, row) in zip(tracks, joined.iterrows(), strict=True):
+    for t, row in zip(tracks, joined.to_dict("records"), strict=True):
         t["lyrics"] = row["lyrics"]
-        if row.get("language"):
+        if _present(row.get("language")):
             t["language"] = row["language"]
-        if row.get("artist"):
+        if _present(row.get("artist")):
             t["group"] = f"artist:{row['artist']}"  # split by artist where it is known
     log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].notna().sum()),
              len(tracks), source.name, source.lyrics)
+
+
+def _present(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
 
 
 def _drop_duplicates(tracks: list[dict], scan: _Scan) -> list[dict]:
@@ -239,13 +243,14 @@ def build_features_table(
     scan = _Scan()
     feats = raw[list(feature_columns)].apply(pd.to_numeric, errors="coerce")
     finite = np.isfinite(feats.to_numpy(dtype=float)).all(axis=1)
-    label = raw[cfg.label_column].astype(str).str.strip()
+    label = raw[cfg.label_column].fillna("").astype(str).str.strip()
     usable = finite & (label != "") & (label.str.lower() != "nan")
     for i in np.flatnonzero(~usable):
         reason = "unlabelled" if finite[i] else "invalid_features"
         scan.reject(raw.at[i, "filename"], "features_table", reason,
                     "no label" if finite[i] else "non-numeric or missing feature values")
-    dup = usable & feats.duplicated(keep="first").to_numpy()
+    dup = np.zeros(len(raw), dtype=bool)  # duplicates among usable rows only
+    dup[usable] = feats[usable].duplicated(keep="first").to_numpy()
     for i in np.flatnonzero(dup):
         scan.reject(raw.at[i, "filename"], "features_table", "duplicate",
                     "identical feature values to an earlier row")

@@ -1,0 +1,73 @@
+"""Artifacts are written atomically and joined by key, never by row order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from genrevae.io import atomic_dir, atomic_path, key_positions, load_csv, save_csv, save_npy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "a.npy"
+    save_npy(target, np.arange(3))
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "x.txt").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "x.txt").write_text("2")
+        raise RuntimeError("killed")
+    assert (target / "x.txt").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_csv_round_trip_keeps_ids_as_strings(tmp_path):
+    frame = pd.DataFrame({"track_id": ["001", "NA"], "segment_index": [0, 1], "lyrics": ["", "x"]})
+    save_csv(tmp_path / "t.csv", frame)
+    back = load_csv(tmp_path / "t.csv")
+    assert back["track_id"].tolist() == ["001", "NA"]
+    assert back["lyrics"].isna().tolist() == [True, False]
+
+
+def test_key_positions_aligns_by_key_not_order():
+    ref = pd.DataFrame({"track_id": ["a", "a", "b"], "segment_index": [0, 1, 0]})
+    rows = ref.iloc[[2, 0, 1]].reset_index(drop=True)
+    assert key_positions(ref, rows).tolist() == [2, 0, 1]
+    with pytest.raises(KeyError, match="without a match"):
+        key_positions(ref, pd.DataFrame({"track_id": ["c"], "segment_index": [0]}))
+
+
+def test_killed_prepare_leaves_no_artifact(tmp_path, params):
+    """SIGKILL while the corpus is being generated: no manifest and no corpus folder appear
+    (only a hidden temporary folder), so DVC never sees a half-written output."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "prepare.py")], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prepared = tmp_path / params["paths"]["prepared"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(prepared.glob(".corpus.*/*/*.wav")):
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(prepared.glob(".corpus.*")), "the generator never started"
+    assert not (tmp_path / params["paths"]["manifest"]).exists()
+    assert not (tmp_path / params["paths"]["corpus"]).exists()
