@@ -10,15 +10,15 @@ import numpy as np
 
 from genrevae.clustering import cluster
 from genrevae.evaluation.baselines import representations
-from genrevae.features.fuse import load_input
 from genrevae.io import SEGMENT_KEYS, load_csv, load_npy, save_csv
+from genrevae.model_input import load_model_input
 from genrevae.stage import log, run_stage
 
 
 def main(cfg, args):
     segments = load_csv(cfg.paths.segments)
     z = load_npy(cfg.paths.latent)
-    x, _, _ = load_input(cfg.paths.fused, cfg.model.input)
+    x = load_model_input(cfg, segments).flat()
     rows = np.all(np.isfinite(z), axis=1)
     is_train = (segments["split"] == "train").to_numpy()[rows]
     k = cfg.cluster.k or int(segments["genre"].nunique())

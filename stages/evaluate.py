@@ -1,81 +1,107 @@
-"""Stage `evaluate`: score every clustering (latent, PCA and raw baselines) with internal
-indices and ARI/NMI against genre and language, on the test split and on all data;
-draw the plots; log this pipeline execution as one MLflow run.
+"""Stage `evaluate`: one table comparing the model's latent space with PCA (same dimension)
+and the raw model input, for every clustering (internal indices; ARI, NMI, matched accuracy
+and purity against genre and language; on the test split and on all data) and for a linear
+probe (segment- and track-level accuracy and macro-F1 on the test split); plus the model's
+own diagnostics (active units, KL per dimension, reconstruction error) and the plots.
+Logs this pipeline execution as one MLflow run.
 
-Writes paths.eval_metrics and PNGs under paths.eval_plots.
+Writes paths.eval_metrics, paths.probe (used by `genrevae predict`) and PNGs under
+paths.eval_plots.
 """
 
 from pathlib import Path
 
 import numpy as np
-from sklearn.manifold import TSNE
 
 from genrevae import plots, tracking
 from genrevae.config import load_params
 from genrevae.errors import GenreVAEError
 from genrevae.evaluation.baselines import representations
-from genrevae.evaluation.report import evaluate_assignments, lyrics_leakage, summary_table
-from genrevae.features.fuse import load_input
+from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
+from genrevae.evaluation.probe import linear_probe
+from genrevae.evaluation.report import (
+    embeddings_2d,
+    evaluate_assignments,
+    lyrics_leakage,
+    predictor_payload,
+    summary_table,
+)
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
-from genrevae.models.registry import build_model
+from genrevae.model_input import load_model_input
 from genrevae.stage import log, run_stage
-from genrevae.training import load_checkpoint, reconstruct
+from genrevae.training import load_model, reconstruct
 
 
 def main(cfg, args):
     segments = load_csv(cfg.paths.segments)
     assignments = load_csv(cfg.paths.assignments)
     z = load_npy(cfg.paths.latent)
-    x, _, _ = load_input(cfg.paths.fused, cfg.model.input)
-    # Align by key, never by row order.
-    rows = key_positions(segments, assignments)
+    inp = load_model_input(cfg, segments)
+    rows = key_positions(segments, assignments)  # align by key, never by row order
     seg = segments.iloc[rows].reset_index(drop=True)
     split = seg["split"].to_numpy()
-    reps = representations(z[rows], x[rows], split == "train", seed=cfg.seed)
+    reps = representations(z[rows], inp.flat()[rows], split == "train", seed=cfg.seed)
     truths = {"genre": seg["genre"].to_numpy(), "language": seg["language"].to_numpy()}
     results = evaluate_assignments(assignments, reps, truths, split, seed=cfg.seed)
+    target = seg[cfg.evaluate.target].to_numpy()
+    probes = {rep: linear_probe(x, target, split, seg["track_id"].to_numpy(), seed=cfg.seed)
+              for rep, x in reps.items()}
+    for rep, probe in probes.items():
+        results[rep]["probe"] = probe.metrics
+
+    model, _, _ = load_model(cfg.paths.model)
+    test = rows[split == "test"]
+    cond = None if inp.conditions is None else inp.conditions[test]
+    diag = latent_diagnostics(model, inp.x[test], c=cond,
+                              observed=None if inp.observed is None else inp.observed[test])
+    diag["kl_per_dim"] = {f"z{i}": v for i, v in enumerate(diag["kl_per_dim"])}
     tracks = load_manifest(cfg.paths.manifest).merge(
         load_csv(cfg.paths.lyrics_tracks)[["track_id", "has_lyrics"]], on="track_id")
-    tracks = tracks[tracks["track_id"].isin(set(seg["track_id"].astype(str)))]
+    tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
     metrics = {
         **results,
+        "model": diag,
         "leakage": {"has_lyrics": lyrics_leakage(tracks)},
         "data": {"n_tracks": int(seg["track_id"].nunique()), "n_segments": len(seg),
                  "n_test_segments": int((split == "test").sum()),
                  "n_genres": int(seg["genre"].nunique())},
     }
     save_json(cfg.paths.eval_metrics, metrics)
-    log.info("test-split clustering:\n%s", summary_table(results).round(3).to_string(index=False))
+    save_json(cfg.paths.probe, predictor_payload(probes["latent"], reps["latent"],
+                                                 assignments, cfg.evaluate.target))
+    log.info("test split:\n%s", summary_table(results).round(3).to_string(index=False))
+    log.info("active units %d/%d, KL %.2f, test reconstruction MSE %.3f", diag["active_units"],
+             diag["latent_dim"], diag["kl"], diag["recon_mse"])
 
     out = Path(cfg.paths.eval_plots)
-    rng = np.random.default_rng(cfg.seed)
-    pick = np.sort(rng.choice(len(seg), size=min(len(seg), cfg.evaluate.max_plot_points),
-                              replace=False))
-    perplexity = min(cfg.evaluate.tsne_perplexity, max(2.0, (len(pick) - 1) / 3))
-    emb = TSNE(n_components=2, perplexity=perplexity, init="pca",
-               random_state=cfg.seed).fit_transform(reps["latent"][pick])
-    for label in ("genre", "language"):
-        plots.scatter_2d(emb, truths[label][pick], out / f"latent_tsne_{label}.png",
-                         title=f"t-SNE of latent means, coloured by {label}")
+    for method, emb, pick in embeddings_2d(reps["latent"], cfg.evaluate, seed=cfg.seed):
+        for label in ("genre", "language"):
+            plots.scatter_2d(emb, truths[label][pick], out / f"latent_{method}_{label}.png",
+                             title=f"{method} of latent means, coloured by {label}")
     latent_cols = [c for c in assignments.columns if c.startswith("latent.")]
     shown = "latent.kmeans" if "latent.kmeans" in latent_cols else latent_cols[0]
     plots.contingency_heatmap(assignments[shown].to_numpy(), truths["genre"],
                               out / "cluster_vs_genre.png",
                               title=f"{shown} clusters vs genre (all segments)")
-    ckpt = load_checkpoint(cfg.paths.model)
-    model = build_model(cfg.model, ckpt["meta"]["input_dim"])
-    model.load_state_dict(ckpt["state_dict"])
-    test_rows = rows[split == "test"][: cfg.evaluate.n_reconstructions]
-    if len(test_rows):
-        names = [f"{segments.track_id[i]} segment {segments.segment_index[i]}" for i in test_rows]
-        plots.reconstructions(x[test_rows], reconstruct(model, x[test_rows]), names,
-                              out / "reconstructions.png")
+    plots.confusion(probes["latent"].confusion, probes["latent"].classes,
+                    out / "probe_confusion.png",
+                    title=f"linear probe on the latent: test tracks ({cfg.evaluate.target})")
+    shown_rows = test[: cfg.evaluate.n_reconstructions]
+    if len(shown_rows):
+        names = [f"{segments.track_id[i]} #{segments.segment_index[i]}" for i in shown_rows]
+        c_shown = None if inp.conditions is None else inp.conditions[shown_rows]
+        recon = reconstruct(model, inp.x[shown_rows], c_shown)
+        draw = plots.mel_reconstructions if inp.x.ndim == 3 else plots.reconstructions
+        draw(inp.x[shown_rows], recon, names, out / "reconstructions.png")
+    dims, offsets, decoded = traversals(model, z[rows][np.isfinite(z[rows]).all(axis=1)],
+                                        c=inp.conditions)
+    plots.traversal(dims, offsets, decoded, out / "latent_traversal.png")
 
     try:
         tracking.log_pipeline_run(
             params=load_params(args.params),
             history=load_csv(cfg.paths.loss_history).to_dict("records"),
-            metrics={"eval": {**results, "leakage": metrics["leakage"]},
+            metrics={"eval": {k: v for k, v in metrics.items() if k != "data"},
                      "train": load_json(cfg.paths.train_metrics)},
             artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics],
         )

@@ -36,6 +36,46 @@ def _cmd_params(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _default_model_dir() -> Path:
+    """The folder of ``paths.model`` in ./params.yaml (the last `dvc repro`), else models/."""
+    try:
+        return Path(load_config("params.yaml").paths.model).parent
+    except GenreVAEError:
+        return Path("models")
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    import csv
+    import json
+    import logging
+
+    from genrevae.predict import Predictor
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    predictor = Predictor(args.model or _default_model_dir(), condition=args.condition)
+    results, failed = [], 0
+    for song in args.songs:
+        try:
+            results.append(predictor.predict(song))
+        except GenreVAEError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    if args.format == "json":
+        json.dump([r.as_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        classes = predictor.probe["classes"]
+        dim = predictor.model.latent_dim
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["track", "top_genre", "nearest_cluster", "n_segments",
+                         *[f"p_{c}" for c in classes], *[f"z{i}" for i in range(dim)]])
+        for r in results:
+            writer.writerow([r.path, r.top, r.nearest_cluster, r.n_segments,
+                             *[r.probabilities[c] for c in classes], *r.latent])
+    if failed:
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrevae",
@@ -54,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", default="conf", help="config directory (default: conf)")
     p.add_argument("--output", default="params.yaml", help="output file (default: params.yaml)")
     p.set_defaults(func=_cmd_params)
+
+    q = sub.add_parser(
+        "predict",
+        help="genre probabilities, nearest cluster and latent coordinates of new songs",
+        description="Decode each song (wav, mp3, flac, ogg; any length and sample rate), run "
+        "the pipeline's feature steps and model, and print per-track genre probabilities from "
+        "the linear probe, the top genre, the nearest K-Means cluster and the mean latent "
+        "coordinates. Uses the artifacts of the last `dvc repro` by default.",
+    )
+    q.add_argument("songs", nargs="+", metavar="SONG", help="audio files")
+    q.add_argument("--model", type=Path, default=None,
+                   help="folder with model.pt and probe.json (default: that of paths.model)")
+    q.add_argument("--format", choices=("json", "csv"), default="json",
+                   help="output format (default: json)")
+    q.add_argument("--condition", default=None,
+                   help="for a cvae: the condition value (default: the most common in training)")
+    q.set_defaults(func=_cmd_predict)
     return parser
 
 

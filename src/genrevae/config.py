@@ -20,8 +20,11 @@ import yaml
 
 from genrevae.errors import ConfigError
 
-MODEL_NAMES = ("vae",)
-MODEL_INPUTS = ("audio", "lyrics", "hybrid")
+MODEL_NAMES = ("vae", "conv_vae", "cvae", "vade", "ae")
+MODEL_INPUTS = ("audio", "lyrics", "hybrid", "mel")
+# Labels a cvae may be conditioned on, and labels a run may be evaluated against.
+CONDITION_LABELS = ("language", "source")
+EVAL_TARGETS = ("genre", "language", "source")
 DATA_SOURCES = ("synthetic", "gtzan", "banglabeats", "folder", "features_table")
 # Sources that can be combined in one run (data.extra_sources); each reads audio files.
 AUDIO_SOURCES = ("gtzan", "banglabeats", "folder")
@@ -117,11 +120,20 @@ class FuseConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
+    # audio | lyrics | hybrid (feature vectors) or mel (log-mel segments, conv_vae only)
     input: str
     latent_dim: int
     hidden_dims: tuple[int, ...]
     beta: float
     dropout: float
+    # Minimum KL per latent dimension (nats) below which it is not penalised; 0 = off.
+    free_bits: float
+    # cvae: the label the model is conditioned on (never the evaluation target).
+    condition: str | None
+    # vade: mixture components; null = the number of genres.
+    n_components: int | None
+    # vade: autoencoder epochs before the mixture prior is fit and the KL switched on.
+    pretrain_epochs: int
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,8 @@ class TrainConfig:
     lr: float
     weight_decay: float
     patience: int
+    # Epochs over which the KL weight ramps linearly from 0 to model.beta; 0 = off.
+    kl_warmup_epochs: int
     device: str
 
 
@@ -146,6 +160,8 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    # The label the linear probe predicts and matched accuracy/purity are computed for.
+    target: str
     tsne_perplexity: float
     max_plot_points: int
     n_reconstructions: int
@@ -176,6 +192,7 @@ class PathsConfig:
     assignments: str
     eval_metrics: str
     eval_plots: str
+    probe: str
     eda_plots: str
     eda_report: str
 
@@ -380,6 +397,23 @@ def validate(cfg: Config) -> None:
     m = cfg.model
     _one_of("model.name", m.name, MODEL_NAMES)
     _one_of("model.input", m.input, MODEL_INPUTS)
+    if (m.name == "conv_vae") != (m.input == "mel"):
+        _fail("model.input", "conv_vae reads input 'mel', and only conv_vae does; "
+                             f"got model.name={m.name}, model.input={m.input}")
+    if m.input == "mel" and d.name == "features_table":
+        _fail("model.input", "a feature table has no audio, so no log-mel input")
+    _non_negative("model.free_bits", m.free_bits)
+    _non_negative("model.pretrain_epochs", m.pretrain_epochs)
+    if m.n_components is not None and m.n_components < 2:
+        _fail("model.n_components", f"must be >= 2, got {m.n_components}")
+    _one_of("evaluate.target", cfg.evaluate.target, EVAL_TARGETS)
+    if m.name == "cvae":
+        if m.condition is None:
+            _fail("model.condition", "a cvae needs a label to condition on")
+        _one_of("model.condition", m.condition, CONDITION_LABELS)
+        if m.condition == cfg.evaluate.target:
+            _fail("model.condition", f"the model would be conditioned on {m.condition!r}, the "
+                                     "label it is evaluated against (evaluate.target)")
     _positive("model.latent_dim", m.latent_dim)
     if not m.hidden_dims:
         _fail("model.hidden_dims", "needs at least one hidden layer")
@@ -393,6 +427,7 @@ def validate(cfg: Config) -> None:
     for name in ("epochs", "batch_size", "lr", "patience"):
         _positive(f"train.{name}", getattr(t, name))
     _non_negative("train.weight_decay", t.weight_decay)
+    _non_negative("train.kl_warmup_epochs", t.kl_warmup_epochs)
     _one_of("train.device", t.device, DEVICES)
 
     c = cfg.cluster

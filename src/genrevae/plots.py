@@ -90,3 +90,70 @@ def reconstructions(
     axes[0, 0].legend(fontsize=8)
     axes[-1, 0].set_xlabel("feature index")
     save_figure(fig, path)
+
+
+def confusion(matrix: np.ndarray, classes: Sequence[str], path: str | Path, *, title: str) -> None:
+    """Rows: true class; columns: predicted class; cells: counts."""
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * n, 1.2 + 0.45 * n))
+    im = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    for (i, j), v in np.ndenumerate(matrix):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    save_figure(fig, path)
+
+
+def mel_reconstructions(
+    originals: np.ndarray, recons: np.ndarray, names: Sequence[str], path: str | Path
+) -> None:
+    """Standardised log-mel segments (n, n_mels, frames) beside their reconstructions."""
+    n = len(originals)
+    fig, axes = plt.subplots(n, 2, figsize=(9, 2.4 * max(n, 1)), squeeze=False)
+    lim = float(np.percentile(np.abs(originals), 99)) if n else 1.0
+    for row, (x, r, name) in enumerate(zip(originals, recons, names, strict=True)):
+        for col, (img, what) in enumerate(((x, "input"), (r, "reconstruction"))):
+            ax = axes[row, col]
+            ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=-lim, vmax=lim)
+            ax.set_title(f"{name}: {what}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    save_figure(fig, path)
+
+
+def traversal(
+    dims: Sequence[int], offsets: np.ndarray, decoded: np.ndarray, path: str | Path
+) -> None:
+    """Decoded outputs along latent dimensions: curves for feature vectors (one colour per
+    offset), spectrogram images for log-mel outputs."""
+    is_image = decoded.ndim == 4
+    n, steps = decoded.shape[:2]
+    if is_image:
+        fig, axes = plt.subplots(n, steps, figsize=(1.6 * steps, 1.6 * n), squeeze=False)
+        for i in range(n):
+            for j in range(steps):
+                ax = axes[i, j]
+                ax.imshow(decoded[i, j], origin="lower", aspect="auto", cmap="magma")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(f"{offsets[j]:+.1f} sd", fontsize=8)
+            axes[i, 0].set_ylabel(f"z{dims[i]}", fontsize=8)
+    else:
+        fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n), squeeze=False)
+        cmap = plt.get_cmap("coolwarm")
+        for i in range(n):
+            ax = axes[i, 0]
+            for j in range(steps):
+                ax.plot(decoded[i, j], color=cmap(j / max(steps - 1, 1)), lw=0.9,
+                        label=f"{offsets[j]:+.1f} sd")
+            ax.set_title(f"latent dimension z{dims[i]}", fontsize=9)
+        axes[0, 0].legend(fontsize=7, ncol=steps, frameon=False)
+        axes[-1, 0].set_xlabel("feature index")
+    save_figure(fig, path)

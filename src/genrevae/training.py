@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
+from genrevae.config import ModelConfig
 from genrevae.io import atomic_path
-from genrevae.models.vae import kl_divergence, reconstruction_nll
+from genrevae.models.base import LatentModel
+from genrevae.models.vae import reconstruction_nll
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +45,42 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
     return list(order.split(batch_size))
 
 
+@dataclass(frozen=True)
+class _Data:
+    x: torch.Tensor
+    mask: torch.Tensor
+    c: torch.Tensor | None
+
+
 def _run_epoch(
-    model: nn.Module,
-    x: torch.Tensor,
-    mask: torch.Tensor,
+    model: LatentModel,
+    data: _Data,
     *,
     beta: float,
+    free_bits: float,
     batch_size: int,
     optimizer: torch.optim.Optimizer | None,
     generator: torch.Generator | None,
 ) -> dict[str, float]:
-    """One pass; trains when ``optimizer`` is given. Returns per-sample mean losses."""
+    """One pass; trains when ``optimizer`` is given. Returns per-sample mean losses, where
+    ``kl`` is the true KL (free bits only shape the gradient)."""
     training = optimizer is not None
     model.train(training)
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
     with torch.set_grad_enabled(training):
-        for idx in _batches(len(x), batch_size, generator):
-            xb, mb = x[idx], mask[idx]
-            recon, mu, logvar = model(xb)
+        for idx in _batches(len(data.x), batch_size, generator):
+            xb, mb = data.x[idx], data.mask[idx]
+            cb = data.c[idx] if data.c is not None else None
+            recon, mu, logvar, z = model(xb, cb)
             rec = reconstruction_nll(xb, recon, mb)
-            kl = kl_divergence(mu, logvar)
-            loss = (rec + beta * kl).mean()
+            kl_dim, kl_extra = model.kl(mu, logvar, z)
+            kl = kl_dim.sum(dim=1) + kl_extra
             if training:
+                # Free bits: each dimension's batch-mean KL below `free_bits` costs nothing,
+                # which keeps dimensions from collapsing onto the prior early on.
+                kl_term = (kl_dim.mean(dim=0).clamp(min=free_bits).sum() + kl_extra.mean()
+                           if free_bits > 0 else kl.mean())
+                loss = rec.mean() + beta * kl_term
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -71,59 +88,88 @@ def _run_epoch(
             sums["loss"] += float((rec + beta * kl).sum())
             sums["recon"] += float(rec.sum())
             sums["kl"] += float(kl.sum())
-    return {k: v / max(len(x), 1) for k, v in sums.items()}
+    return {k: v / max(len(data.x), 1) for k, v in sums.items()}
+
+
+def beta_at(epoch: int, *, beta: float, warmup_epochs: int, pretrain_epochs: int = 0) -> float:
+    """The KL weight of an epoch (1-based): 0 during pre-training, then a linear ramp to
+    ``beta`` over ``warmup_epochs`` (KL warm-up), then ``beta``."""
+    if epoch <= pretrain_epochs:
+        return 0.0
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, (epoch - pretrain_epochs) / warmup_epochs)
 
 
 def fit(
-    model: nn.Module,
+    model: LatentModel,
     x_train: np.ndarray,
     x_val: np.ndarray,
     *,
     mask_train: np.ndarray | None = None,
     mask_val: np.ndarray | None = None,
+    c_train: np.ndarray | None = None,
+    c_val: np.ndarray | None = None,
     beta: float,
     epochs: int,
     batch_size: int,
     lr: float,
     weight_decay: float = 0.0,
     patience: int = 10,
+    kl_warmup_epochs: int = 0,
+    free_bits: float = 0.0,
+    pretrain_epochs: int = 0,
+    on_pretrained: Callable[[LatentModel], None] | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> TrainResult:
     """Train by minimising recon + beta * KL; keep the weights of the best validation epoch.
 
-    ``x_*`` are float arrays of shape (n, d); ``mask_*`` (same shape, bool) mark observed
-    entries (missing lyrics are left out of the reconstruction term). The model ends in
-    eval mode holding the best weights. ``history`` has one dict per epoch with
-    ``train_loss, train_recon, train_kl, val_loss, val_recon, val_kl``.
+    ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments);
+    ``mask_*`` (same shape, bool) mark observed entries (missing lyrics are left out of the
+    reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.
+    The first ``pretrain_epochs`` train the autoencoder alone (KL weight 0), after which
+    ``on_pretrained(model)`` runs (VaDE fits its mixture prior there); the KL weight then
+    ramps up over ``kl_warmup_epochs``. Early stopping and the choice of the best epoch
+    start once the weight has reached ``beta``. The model ends in eval mode holding the
+    best weights. ``history`` has one dict per epoch with ``beta``, ``train_loss``,
+    ``train_recon``, ``train_kl``, ``val_loss``, ``val_recon``, ``val_kl``.
     """
     device = torch.device(device)
     model.to(device)
 
-    def tensors(x: np.ndarray, m: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(x: np.ndarray, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
         mt = torch.ones_like(xt) if m is None else torch.as_tensor(m, dtype=xt.dtype, device=device)
-        return xt, mt
+        ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
+        return _Data(xt, mt, ct)
 
-    xt, mt = tensors(x_train, mask_train)
-    xv, mv = tensors(x_val, mask_val)
-    if len(xv) == 0:
+    train = tensors(x_train, mask_train, c_train)
+    val = tensors(x_val, mask_val, c_val)
+    if len(val.x) == 0:
         log.warning("no validation rows: early stopping watches the training loss")
-        xv, mv = xt, mt
+        val = train
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     result = TrainResult(best_epoch=0)
     best_val, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
-        tr = _run_epoch(model, xt, mt, beta=beta, batch_size=batch_size,
+        if epoch == pretrain_epochs + 1 and pretrain_epochs > 0 and on_pretrained is not None:
+            on_pretrained(model)
+        b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
+                    pretrain_epochs=pretrain_epochs)
+        tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
                         optimizer=optimizer, generator=generator)
-        va = _run_epoch(model, xv, mv, beta=beta, batch_size=4096, optimizer=None, generator=None)
-        row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
+        va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=4096, optimizer=None,
+                        generator=None)
+        row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()}}
         result.history.append(row)
         bar.set_postfix(train=f"{tr['loss']:.2f}", val=f"{va['loss']:.2f}")
+        if b < beta and epoch < epochs:  # pre-training or warm-up: the objective still moves
+            continue
         if va["loss"] < best_val - 1e-6:
             best_val, best_state, stale = va["loss"], copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch
@@ -138,7 +184,9 @@ def fit(
 
 
 @torch.no_grad()
-def latent_means(model: nn.Module, x: np.ndarray, *, batch_size: int = 4096) -> np.ndarray:
+def latent_means(
+    model: LatentModel, x: np.ndarray, c: np.ndarray | None = None, *, batch_size: int = 4096
+) -> np.ndarray:
     """Posterior means mu(x), shape (n, latent_dim), row ``i`` for input row ``i``.
 
     Batches are taken in order (never shuffled), so rows stay aligned with their keys.
@@ -149,7 +197,9 @@ def latent_means(model: nn.Module, x: np.ndarray, *, batch_size: int = 4096) -> 
     for start in range(0, len(x), batch_size):
         xb = torch.as_tensor(np.asarray(x[start : start + batch_size], dtype=np.float32),
                              device=device)
-        mu, _ = model.encode(xb)
+        cb = None if c is None else torch.as_tensor(
+            np.asarray(c[start : start + batch_size], dtype=np.float32), device=device)
+        mu, _ = model.encode(xb, cb)
         out.append(mu.cpu().numpy())
     if not out:
         return np.zeros((0, model.latent_dim), dtype=np.float32)
@@ -157,19 +207,40 @@ def latent_means(model: nn.Module, x: np.ndarray, *, batch_size: int = 4096) -> 
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, x: np.ndarray) -> np.ndarray:
+def reconstruct(model: LatentModel, x: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
     """Decoder output at the posterior mean, shape like ``x``."""
     model.eval()
     device = next(model.parameters()).device
-    recon, _, _ = model(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device))
+    ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
+    recon, _, _, _ = model(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device), ct)
     return recon.cpu().numpy()
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
-    """Weights plus what is needed to rebuild the model (``meta``), written atomically."""
+def save_checkpoint(
+    path: str | Path, model: LatentModel, model_cfg: ModelConfig, meta: dict[str, Any]
+) -> None:
+    """Weights, the model config and what is needed to rebuild its input (``meta``: input
+    shape, conditions, scalers), written atomically."""
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
+        torch.save({"state_dict": model.state_dict(), "model": dataclasses.asdict(model_cfg),
+                    "meta": meta}, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model(path: str | Path) -> tuple[LatentModel, ModelConfig, dict[str, Any]]:
+    """Rebuild a trained model from its checkpoint, in eval mode on the CPU."""
+    from genrevae.models.registry import build_model
+
+    ckpt = load_checkpoint(path)
+    raw = dict(ckpt["model"])
+    raw["hidden_dims"] = tuple(raw["hidden_dims"])
+    cfg = ModelConfig(**raw)
+    meta = ckpt["meta"]
+    model = build_model(cfg, tuple(meta["input_shape"]), n_conditions=meta["n_conditions"],
+                        n_components=meta["n_components"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, cfg, meta

@@ -25,13 +25,11 @@ TINY_CONF = {
         "tracks_per_genre": 4, "languages": ["english", "bangla"], "instrumental_fraction": 0.2}},
     "features/default.yaml": {"n_jobs": 2},
     "lyrics/tfidf.yaml": {"dim": 4},
-    "model/vae.yaml": {"hidden_dims": [16, 8]},
+    "model/_common.yaml": {"hidden_dims": [16, 8]},
     "cluster/default.yaml": {"dbscan_min_samples": 3},
     "config.yaml": {"latent_dim": 4,
-                    "train": {"epochs": 3, "batch_size": 8, "lr": 0.001, "weight_decay": 0.0,
-                              "patience": 3, "device": "cpu"},
-                    "evaluate": {"tsne_perplexity": 5.0, "max_plot_points": 3000,
-                                 "n_reconstructions": 2}},
+                    "train": {"epochs": 3, "batch_size": 8, "patience": 3, "device": "cpu"},
+                    "evaluate": {"tsne_perplexity": 5.0, "n_reconstructions": 2}},
 }
 
 
@@ -74,11 +72,19 @@ def _tracked_files() -> list[str]:
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
+def _merge(base: dict, edits: dict) -> dict:
+    for key, value in edits.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def _shrink_conf(conf: Path) -> None:
     for rel, edits in TINY_CONF.items():
         path = conf / rel
-        data = yaml.safe_load(path.read_text())
-        data.update(edits)
+        data = _merge(yaml.safe_load(path.read_text()), edits)
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 

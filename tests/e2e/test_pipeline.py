@@ -38,8 +38,11 @@ def _mlflow_runs(root: Path, uri: str | None = None) -> list:
 def _check_metric_ranges(metrics: dict) -> None:
     assert set(metrics) >= {"latent", "pca", "raw", "data"}
     for rep in ("latent", "pca", "raw"):
-        assert set(metrics[rep]) == {"kmeans", "agglomerative", "dbscan"}
-        for algo, scopes in metrics[rep].items():
+        assert set(metrics[rep]) == {"kmeans", "agglomerative", "dbscan", "probe"}
+        probe = metrics[rep]["probe"]
+        for key in ("segment_accuracy", "track_accuracy", "segment_macro_f1", "track_macro_f1"):
+            assert 0.0 <= probe[key] <= 1.0, (rep, key)
+        for algo, scopes in ((a, s) for a, s in metrics[rep].items() if a != "probe"):
             assert set(scopes) == {"test", "all"}, (rep, algo)
             for scope, m in scopes.items():
                 where = f"{rep}.{algo}.{scope}"
@@ -47,6 +50,9 @@ def _check_metric_ranges(metrics: dict) -> None:
                     assert 0.0 <= m[key] <= 1.0, where
                 for key in ("ari_genre", "ari_language"):
                     assert -1.0 <= m[key] <= 1.0, where
+                for key in ("matched_accuracy_genre", "purity_genre"):
+                    assert 0.0 <= m[key] <= 1.0, where
+                assert m["matched_accuracy_genre"] <= m["purity_genre"] + 1e-9, where
                 assert 0.0 <= m["noise_fraction"] <= 1.0, where
                 if algo != "dbscan":
                     assert m["noise_fraction"] == 0.0, where
@@ -82,8 +88,13 @@ def test_repro_builds_every_artifact(project):
     assert metrics["data"]["n_segments"] == n_seg
 
     pngs = sorted(p.name for p in (root / params["paths"]["eval_plots"]).glob("*.png"))
-    assert pngs == ["cluster_vs_genre.png", "latent_tsne_genre.png",
-                    "latent_tsne_language.png", "reconstructions.png"]
+    assert pngs == ["cluster_vs_genre.png", "latent_spectral_genre.png",
+                    "latent_spectral_language.png", "latent_traversal.png", "latent_tsne_genre.png",
+                    "latent_tsne_language.png", "probe_confusion.png", "reconstructions.png"]
+    model = metrics["model"]
+    assert 0 <= model["active_units"] <= model["latent_dim"] == 4
+    assert model["kl"] >= 0 and model["recon_mse"] > 0
+    assert (root / params["paths"]["probe"]).is_file()
     for png in [*(root / params["paths"]["eval_plots"]).glob("*.png"),
                 root / params["paths"]["loss_plot"]]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -103,6 +114,8 @@ def test_repro_builds_every_artifact(project):
     assert [m.step for m in history] == list(range(1, train["epochs_run"] + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
     assert "eval/latent_tsne_genre.png" in artifacts
+    assert run.data.metrics["eval.latent.probe.track_accuracy"] == pytest.approx(
+        metrics["latent"]["probe"]["track_accuracy"])
     project.git("add", "-A")
     project.git("commit", "-q", "-m", "first repro")
 
@@ -241,3 +254,24 @@ def test_exp_run_on_kaggle_feature_table(project, shared_data):
     _check_metric_ranges(metrics)
     assert metrics["data"]["n_tracks"] == 1000 - len(rejected)
     assert metrics["data"]["n_genres"] == 10
+
+
+@pytest.mark.parametrize("variant", ["conv_vae", "cvae", "vade", "ae"])
+def test_exp_run_each_model_variant(project, variant):
+    """Every model variant runs through the real pipeline as a DVC experiment and lands in
+    the same metrics table; conv_vae reads the log-mel, the others the features."""
+    overrides = ["-S", f"model={variant}", "-S", "train.epochs=2"]
+    if variant == "vade":
+        overrides += ["-S", "model.pretrain_epochs=1"]
+    proc = project.dvc("exp", "run", "-n", f"variant-{variant}", *overrides)
+    assert "train" in stages_run(proc.stdout)
+    assert not stages_run(proc.stdout) & {"prepare", "embed_lyrics"}
+    metrics = json.loads((project.root / "metrics/eval.json").read_text())
+    _check_metric_ranges(metrics)
+    if variant == "ae":
+        assert metrics["model"]["kl"] == 0.0
+    else:
+        assert metrics["model"]["kl"] > 0.0
+    runs = _mlflow_runs(project.root)
+    assert runs[-1].info.run_name == f"variant-{variant}"
+    assert runs[-1].data.params["model.name"] == variant

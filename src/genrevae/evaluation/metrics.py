@@ -45,11 +45,34 @@ def internal_indices(
 
 
 def external_indices(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Adjusted Rand index and normalised mutual information against ``truth``."""
+    """Adjusted Rand index, normalised mutual information, Hungarian-matched accuracy and
+    purity against ``truth``."""
     return {
         "ari": float(skm.adjusted_rand_score(truth, labels)),
         "nmi": float(skm.normalized_mutual_info_score(truth, labels)),
+        "matched_accuracy": matched_accuracy(labels, truth),
+        "purity": purity(labels, truth),
     }
+
+
+def _contingency(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return skm.cluster.contingency_matrix(truth, labels)  # rows truth, columns clusters
+
+
+def matched_accuracy(labels: np.ndarray, truth: np.ndarray) -> float:
+    """Accuracy under the best one-to-one matching of clusters to classes (Hungarian);
+    clusters left unmatched count as wrong."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = _contingency(labels, truth)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / max(table.sum(), 1))
+
+
+def purity(labels: np.ndarray, truth: np.ndarray) -> float:
+    """Share of points in their cluster's majority class."""
+    table = _contingency(labels, truth)
+    return float(table.max(axis=0).sum() / max(table.sum(), 1))
 
 
 def clustering_report(

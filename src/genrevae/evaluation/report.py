@@ -69,3 +69,39 @@ def lyrics_leakage(tracks: pd.DataFrame) -> dict[str, dict[str, float]]:
                         100 * out[label]["rule_accuracy"], 100 * out[label]["majority_accuracy"],
                         label)
     return out
+
+
+def embeddings_2d(z: np.ndarray, cfg, *, seed: int):
+    """2-D views of (at most ``cfg.max_plot_points``) latent means: t-SNE and a spectral
+    embedding of the k-nearest-neighbour graph (Laplacian eigenmaps, the graph view UMAP
+    starts from). Yields (method, embedding (m, 2), row indices)."""
+    from sklearn.manifold import TSNE, SpectralEmbedding
+
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(z), size=min(len(z), cfg.max_plot_points), replace=False))
+    sub = z[pick]
+    perplexity = min(cfg.tsne_perplexity, max(2.0, (len(pick) - 1) / 3))
+    yield "tsne", TSNE(n_components=2, perplexity=perplexity, init="pca",
+                       random_state=seed).fit_transform(sub), pick
+    neighbours = max(2, min(15, len(pick) - 1))
+    yield "spectral", SpectralEmbedding(n_components=2, n_neighbors=neighbours,
+                                        random_state=seed).fit_transform(sub), pick
+
+
+def predictor_payload(probe, z: np.ndarray, assignments: pd.DataFrame, target: str) -> dict:
+    """What `genrevae predict` needs beyond the model: the probe (scaler and logistic
+    regression) and the K-Means cluster centres in latent space."""
+    scaler, logreg = probe.model.steps[0][1], probe.model.steps[1][1]
+    labels = assignments["latent.kmeans"].to_numpy() if "latent.kmeans" in assignments else None
+    centres = {}
+    if labels is not None:
+        centres = {str(int(k)): z[labels == k].mean(axis=0).tolist() for k in np.unique(labels)}
+    return {
+        "target": target,
+        "classes": [str(c) for c in logreg.classes_],
+        "scaler_mean": scaler.mean_.tolist(),
+        "scaler_scale": scaler.scale_.tolist(),
+        "coef": logreg.coef_.tolist(),
+        "intercept": logreg.intercept_.tolist(),
+        "cluster_centres": centres,
+    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ class Fused:
     lyrics: np.ndarray  # (n_seg, d_lyrics) float32, standardised, 0 where a track has none
     hybrid: np.ndarray  # (n_seg, d_audio + d_lyrics) float32, weighted concatenation
     has_lyrics: np.ndarray  # (n_seg,) bool
+    # How a new song's audio features become model input (see genrevae.predict).
+    scalers: dict = field(default_factory=dict)
 
 
 def fuse_features(
@@ -52,7 +55,8 @@ def fuse_features(
     is_train = np.asarray(is_train, dtype=bool)
     if not is_train.any():
         raise ValueError("no train segments to fit the scalers on")
-    audio_std = StandardScaler().fit(audio[is_train]).transform(audio).astype(np.float32)
+    audio_scaler = StandardScaler().fit(audio[is_train])
+    audio_std = audio_scaler.transform(audio).astype(np.float32)
 
     lyrics = lyrics_by_track[track_index]
     has = np.all(np.isfinite(lyrics), axis=1)
@@ -64,7 +68,10 @@ def fuse_features(
     else:  # nothing to scale with: treat every segment as without lyrics
         has = np.zeros_like(has)
     hybrid = np.concatenate([audio_weight * audio_std, lyrics_weight * lyr_std], axis=1)
-    return Fused(audio_std, lyr_std, hybrid.astype(np.float32), has)
+    scalers = {"audio_mean": audio_scaler.mean_.tolist(), "audio_scale": audio_scaler.scale_.tolist(),
+               "audio_weight": audio_weight, "lyrics_weight": lyrics_weight,
+               "lyrics_dim": int(lyrics.shape[1])}
+    return Fused(audio_std, lyr_std, hybrid.astype(np.float32), has, scalers)
 
 
 def observed_mask(kind: str, n_audio: int, n_lyrics: int, has_lyrics: np.ndarray) -> np.ndarray:
@@ -81,6 +88,7 @@ def observed_mask(kind: str, n_audio: int, n_lyrics: int, has_lyrics: np.ndarray
 
 
 _ARRAYS = ("audio", "lyrics", "hybrid", "has_lyrics")
+SCALERS = "scalers.json"
 
 
 def save_fused(directory: str | Path, fused: Fused) -> None:
@@ -88,6 +96,12 @@ def save_fused(directory: str | Path, fused: Fused) -> None:
     with atomic_dir(directory) as tmp:
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(fused, name), allow_pickle=False)
+        (tmp / SCALERS).write_text(json.dumps(fused.scalers, indent=1))
+
+
+def load_scalers(directory: str | Path) -> dict:
+    """The train-split scalers and weights that :func:`fuse_features` used."""
+    return json.loads((Path(directory) / SCALERS).read_text())
 
 
 def load_input(directory: str | Path, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,18 +1,33 @@
-"""Model name (``model.name`` in params) -> model class, built from config."""
+"""Model name (``model.name`` in params) -> a built model."""
 
 from __future__ import annotations
 
-from torch import nn
-
 from genrevae.config import ModelConfig
-from genrevae.models.vae import VAE
+from genrevae.models.base import LatentModel
+from genrevae.models.conv_vae import ConvVAE
+from genrevae.models.vade import VaDE
+from genrevae.models.vae import AE, VAE
 
-MODELS: dict[str, type[nn.Module]] = {"vae": VAE}
+MODELS: dict[str, type[LatentModel]] = {
+    "vae": VAE, "conv_vae": ConvVAE, "cvae": VAE, "vade": VaDE, "ae": AE,
+}
 
 
-def build_model(cfg: ModelConfig, input_dim: int) -> nn.Module:
-    try:
-        cls = MODELS[cfg.name]
-    except KeyError:
-        raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(MODELS)}") from None
-    return cls(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout)
+def build_model(
+    cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int = 0,
+    n_components: int = 10,
+) -> LatentModel:
+    """``input_shape`` is (d,) for feature vectors and (n_mels, frames) for ``conv_vae``;
+    ``n_conditions`` is the size of the cvae's one-hot condition; ``n_components`` the
+    number of mixture components of ``vade``."""
+    if cfg.name not in MODELS:
+        raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(MODELS)}")
+    if cfg.name == "conv_vae":
+        return ConvVAE(tuple(input_shape), cfg.latent_dim, dropout=cfg.dropout)
+    (input_dim,) = input_shape
+    if cfg.name == "cvae":
+        return VAE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout, n_conditions=n_conditions)
+    if cfg.name == "vade":
+        return VaDE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
+                    n_components=n_components)
+    return MODELS[cfg.name](input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout)

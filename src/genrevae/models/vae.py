@@ -1,73 +1,77 @@
-"""A variational autoencoder with MLP encoder and decoder for standardised feature vectors."""
+"""MLP models on feature vectors: the VAE, the conditional VAE and the plain autoencoder."""
 
 from __future__ import annotations
-
-import itertools
 
 import torch
 from torch import nn
 
-
-def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(sizes):
-        layers += [nn.Linear(a, b), nn.LayerNorm(b), nn.GELU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+from genrevae.models.base import LatentModel, gaussian_kl_per_dim, mlp
 
 
-class VAE(nn.Module):
+class VAE(LatentModel):
     """Gaussian-posterior VAE: q(z|x) = N(mu(x), diag(exp(logvar(x)))), p(z) = N(0, I).
 
     The decoder output is linear (a Gaussian mean with unit variance), which suits inputs
-    standardised to zero mean and unit variance.
+    standardised to zero mean and unit variance. With ``n_conditions > 0`` it is a
+    conditional VAE: the one-hot condition is appended to the encoder and decoder inputs,
+    so the latent need not encode it.
     """
 
     def __init__(
-        self, input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], dropout: float = 0.0
+        self, input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], dropout: float = 0.0,
+        n_conditions: int = 0,
     ) -> None:
         super().__init__()
         self.input_dim = input_dim
         self.latent_dim = latent_dim
-        self.encoder = _mlp([input_dim, *hidden_dims], dropout)
+        self.n_conditions = n_conditions
+        self.encoder = mlp([input_dim + n_conditions, *hidden_dims], dropout)
         self.to_mu = nn.Linear(hidden_dims[-1], latent_dim)
         self.to_logvar = nn.Linear(hidden_dims[-1], latent_dim)
         self.decoder = nn.Sequential(
-            _mlp([latent_dim, *reversed(hidden_dims)], dropout),
+            mlp([latent_dim + n_conditions, *reversed(hidden_dims)], dropout),
             nn.Linear(hidden_dims[0], input_dim),
         )
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _with(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        if self.n_conditions == 0:
+            return x
+        if c is None:
+            raise ValueError("this conditional model needs a condition c")
+        return torch.cat([x, c], dim=1)
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
         """(mu, logvar), each of shape (batch, latent_dim)."""
-        h = self.encoder(x)
+        h = self.encoder(self._with(x, c))
         return self.to_mu(h), self.to_logvar(h).clamp(-10.0, 10.0)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+    def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self._with(z, c))
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(reconstruction, mu, logvar); samples z in training, uses the mean in eval mode."""
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar) if self.training else mu
-        return self.decode(z), mu, logvar
+class AE(VAE):
+    """A deterministic autoencoder of the same size: the encoder's mean is the code; no
+    sampling, no KL term. A baseline for what the variational machinery adds."""
+
+    variational = False
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
+        h = self.encoder(self._with(x, c))
+        mu = self.to_mu(h)
+        return mu, torch.zeros_like(mu)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per sample, shape (batch,)."""
-    return 0.5 * torch.sum(mu.pow(2) + logvar.exp() - 1.0 - logvar, dim=1)
+    return gaussian_kl_per_dim(mu, logvar).sum(dim=1)
 
 
 def reconstruction_nll(
     x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Unit-variance Gaussian negative log-likelihood (up to a constant) per sample,
-    summed over the observed entries only; shape (batch,)."""
+    summed over the observed entries only; shape (batch,). Any input shape (batch, ...)."""
     err = 0.5 * (x - recon).pow(2)
     if mask is not None:
         err = err * mask
-    return err.sum(dim=1)
+    return err.flatten(start_dim=1).sum(dim=1)

@@ -1,0 +1,123 @@
+"""New songs -> genre probabilities, the nearest cluster and latent coordinates.
+
+A song goes through the same steps as the pipeline's tracks: decode, mono, resample,
+3-s segments (a song shorter than one segment is zero-padded to one), the same features
+with the train-split scalers saved in the checkpoint, the model's posterior means, the
+linear probe fit by ``evaluate``. Per track, segment probabilities are averaged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genrevae.data.audio import load_audio, segment_bounds
+from genrevae.errors import DataError
+from genrevae.features.audio import segment_features
+from genrevae.io import load_json
+from genrevae.model_input import one_hot, standardise_mel
+from genrevae.training import latent_means, load_model
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+PROBE_FILE = "probe.json"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    n_segments: int
+    probabilities: dict[str, float]
+    top: str
+    nearest_cluster: int | None
+    latent: list[float]
+
+    def as_dict(self) -> dict:
+        return {"track": self.path, "top_genre": self.top, "nearest_cluster": self.nearest_cluster,
+                "n_segments": self.n_segments, "probabilities": self.probabilities,
+                "latent": self.latent}
+
+
+class Predictor:
+    """The artifacts of the last ``dvc repro`` in ``model_dir`` (model.pt, probe.json)."""
+
+    def __init__(self, model_dir: str | Path, *, condition: str | None = None) -> None:
+        model_dir = Path(model_dir)
+        for name in (MODEL_FILE, PROBE_FILE):
+            if not (model_dir / name).is_file():
+                raise DataError(f"{model_dir / name}: not found; run `dvc repro` first")
+        self.model, self.model_cfg, self.meta = load_model(model_dir / MODEL_FILE)
+        self.probe = load_json(model_dir / PROBE_FILE)
+        if self.meta["input"] == "lyrics":
+            raise DataError("this model reads lyrics only; predict works from audio "
+                            "(model.input audio, hybrid or mel)")
+        self.condition = None
+        if self.meta.get("condition_categories"):
+            value = condition or self.meta["condition_default"]
+            if value not in self.meta["condition_categories"]:
+                raise DataError(f"--condition {value!r} is not one of "
+                                f"{self.meta['condition_categories']}")
+            self.condition = value
+        centres = self.probe.get("cluster_centres") or {}
+        self.cluster_ids = [int(k) for k in centres]
+        self.centres = np.array([centres[k] for k in centres]) if centres else None
+
+    def _segments(self, path: str | Path) -> list[np.ndarray]:
+        f = self.meta["features"]
+        y = load_audio(path, sr=f["sample_rate"])
+        length = round(f["segment_seconds"] * f["sample_rate"])
+        if len(y) < length:
+            y = np.pad(y, (0, length - len(y)))
+        return [y[a:b] for a, b in segment_bounds(len(y), sr=f["sample_rate"],
+                                                    seconds=f["segment_seconds"])]
+
+    def model_input(self, path: str | Path) -> np.ndarray:
+        """The model's input for each segment of the song at ``path``."""
+        f = self.meta["features"]
+        mels, feats = [], []
+        for seg in self._segments(path):
+            mel, feat = segment_features(seg, sr=f["sample_rate"], n_fft=f["n_fft"],
+                                         hop_length=f["hop_length"], n_mels=f["n_mels"],
+                                         n_mfcc=f["n_mfcc"])
+            mels.append(mel)
+            feats.append(feat)
+        if self.meta["input"] == "mel":
+            return standardise_mel(np.stack(mels), np.asarray(self.meta["mel_mean"]),
+                                   np.asarray(self.meta["mel_std"]))
+        fuse = self.meta["fuse"]
+        audio = (np.stack(feats) - np.asarray(fuse["audio_mean"])) / np.asarray(fuse["audio_scale"])
+        if self.meta["input"] == "audio":
+            return audio.astype(np.float32)
+        # hybrid: a new song has no lyrics; the lyrics block takes the train mean (0), as
+        # tracks without lyrics do in training.
+        lyrics = np.zeros((len(audio), fuse["lyrics_dim"]))
+        return np.concatenate([fuse["audio_weight"] * audio, lyrics], axis=1).astype(np.float32)
+
+    def predict(self, path: str | Path) -> Prediction:
+        x = self.model_input(path)
+        c = None
+        if self.condition is not None:
+            c = one_hot(np.array([self.condition] * len(x)), self.meta["condition_categories"])
+        z = latent_means(self.model, x, c)
+        zs = (z - np.asarray(self.probe["scaler_mean"])) / np.asarray(self.probe["scaler_scale"])
+        logits = zs @ np.asarray(self.probe["coef"]).T + np.asarray(self.probe["intercept"])
+        if logits.shape[1] == 1:  # binary logistic regression stores one column
+            logits = np.concatenate([-logits, logits], axis=1) / 2
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba /= proba.sum(axis=1, keepdims=True)
+        mean_proba = proba.mean(axis=0)
+        classes = self.probe["classes"]
+        z_mean = z.mean(axis=0)
+        nearest = None
+        if self.centres is not None:
+            nearest = self.cluster_ids[int(np.argmin(((self.centres - z_mean) ** 2).sum(axis=1)))]
+        return Prediction(
+            path=str(path), n_segments=len(x),
+            probabilities={c: round(float(p), 6) for c, p in zip(classes, mean_proba, strict=True)},
+            top=classes[int(mean_proba.argmax())], nearest_cluster=nearest,
+            latent=[round(float(v), 6) for v in z_mean],
+        )
