@@ -63,17 +63,22 @@ def contingency_heatmap(
     cols = sorted(set(int(c) for c in clusters))
     table = np.array([[np.sum((truth == r) & (clusters == c)) for c in cols] for r in rows])
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(cols), 1.0 + 0.45 * len(rows)))
-    im = ax.imshow(table, cmap="Blues", aspect="auto")
+    _count_heatmap(fig, ax, table)
     ax.set_xticks(range(len(cols)), [("noise" if c == -1 else str(c)) for c in cols])
     ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("cluster")
+    ax.set_title(title)
+    save_figure(fig, path)
+
+
+def _count_heatmap(fig: plt.Figure, ax: plt.Axes, table: np.ndarray) -> None:
+    """A table of counts as a blue heatmap with the non-zero counts written in."""
+    im = ax.imshow(table, cmap="Blues", aspect="auto")
     for (i, j), v in np.ndenumerate(table):
         if v:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                     color="white" if v > table.max() / 2 else "black")
-    ax.set_xlabel("cluster")
-    ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    save_figure(fig, path)
 
 
 def reconstructions(
@@ -96,17 +101,12 @@ def confusion(matrix: np.ndarray, classes: Sequence[str], path: str | Path, *, t
     """Rows: true class; columns: predicted class; cells: counts."""
     n = len(classes)
     fig, ax = plt.subplots(figsize=(1.5 + 0.5 * n, 1.2 + 0.45 * n))
-    im = ax.imshow(matrix, cmap="Blues")
+    _count_heatmap(fig, ax, matrix)
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
     ax.set_yticks(range(n), classes)
-    for (i, j), v in np.ndenumerate(matrix):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > matrix.max() / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.04)
     save_figure(fig, path)
 
 
