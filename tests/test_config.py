@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from genrevae.cli import compose_params
-from genrevae.config import Config, from_dict, load_config, load_params
+from genrevae.config import MODEL_NAMES, Config, from_dict, load_config, load_params
 from genrevae.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,3 +127,105 @@ def test_every_stage_has_help(stage):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert "--params" in proc.stdout and f"Stage `{stage}`" in proc.stdout
+
+
+# ---------------------------------------------------------------- model variants
+
+
+def test_every_model_name_has_a_conf_option():
+    """conf/model/ offers every model the config accepts, so `model=<name>` composes."""
+    options = {p.stem for p in (CONF / "model").glob("*.yaml") if not p.name.startswith("_")}
+    assert options == set(MODEL_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model=vae"], {"name": "vae", "input": "hybrid", "condition": None}),
+        (["model=ae"], {"name": "ae", "input": "hybrid"}),
+        (["model=conv_vae"], {"name": "conv_vae", "input": "mel"}),
+        (["model=cvae"], {"name": "cvae", "condition": "language"}),
+        (["model=cvae", "model.condition=source", "evaluate.target=language"],
+         {"name": "cvae", "condition": "source"}),
+        (["model=vade"], {"name": "vade", "pretrain_epochs": 10, "n_components": None}),
+        (["model=vade", "model.n_components=5", "latent_dim=6"],
+         {"name": "vade", "n_components": 5, "latent_dim": 6}),
+        (["model=vae", "model.free_bits=0.5", "train.kl_warmup_epochs=5"],
+         {"name": "vae", "free_bits": 0.5}),
+    ],
+)
+def test_model_options_compose(tmp_path, overrides, expected):
+    """model=<name> (with overrides) composes into a valid config with that model's defaults."""
+    cfg = load_config(compose_params(overrides, conf_dir=CONF, output=tmp_path / "p.yaml"))
+    for key, value in expected.items():
+        assert getattr(cfg.model, key) == value, key
+    assert cfg.model.latent_dim == cfg.latent_dim
+    if "train.kl_warmup_epochs=5" in overrides:
+        assert cfg.train.kl_warmup_epochs == 5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=conv_vae", "model.input=hybrid"], r"model\.input: conv_vae reads input 'mel'"),
+        (["model=vae", "model.input=mel"], r"model\.input: conv_vae reads input 'mel'"),
+        (["model=cvae", "evaluate.target=language"], r"model\.condition: .*evaluate\.target"),
+        (["model=cvae", "model.condition=genre"], r"model\.condition: must be one of"),
+    ],
+)
+def test_compose_refuses_invalid_model_combinations(tmp_path, overrides, message):
+    """Invalid combinations are refused at composition time, naming the key."""
+    with pytest.raises(ConfigError, match=message):
+        compose_params(overrides, conf_dir=CONF, output=tmp_path / "p.yaml")
+
+
+def _model_edits(params: dict, **edits) -> dict:
+    p = copy.deepcopy(params)
+    for dotted, value in edits.items():
+        p = _edit(p, dotted.replace("__", "."), value)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        ({"model__name": "conv_vae", "model__input": "hybrid"}, r"^model\.input: conv_vae"),
+        ({"model__name": "conv_vae", "model__input": "audio"}, r"^model\.input: conv_vae"),
+        ({"model__name": "vade", "model__input": "mel"}, r"^model\.input: conv_vae"),
+        ({"model__name": "cvae", "model__condition": "genre"}, r"^model\.condition: must be one of"),
+        ({"model__name": "cvae", "model__condition": None}, r"^model\.condition: a cvae needs"),
+        ({"model__name": "cvae", "model__condition": "language", "evaluate__target": "language"},
+         r"^model\.condition: .*'language'.*evaluate\.target"),
+        ({"model__name": "cvae", "model__condition": "source", "evaluate__target": "source"},
+         r"^model\.condition: .*'source'"),
+        ({"model__free_bits": -0.1}, r"^model\.free_bits: must be >= 0"),
+        ({"model__pretrain_epochs": -1}, r"^model\.pretrain_epochs: must be >= 0"),
+        ({"model__n_components": 1}, r"^model\.n_components: must be >= 2"),
+        ({"train__kl_warmup_epochs": -2}, r"^train\.kl_warmup_epochs: must be >= 0"),
+        ({"evaluate__target": "mood"}, r"^evaluate\.target: must be one of"),
+        ({"model__name": "conv_vae", "model__input": "mel", "data__name": "features_table",
+          "data__root": "x"}, r"^model\.input: a feature table has no audio"),
+    ],
+)
+def test_model_validation_names_the_key(params, edits, message):
+    """Cross-field model rules: conv_vae <-> mel, cvae condition (a known label, never the
+    evaluation target), and ranges of the new keys."""
+    with pytest.raises(ConfigError, match=message):
+        from_dict(_model_edits(params, **edits))
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        {"model__name": "conv_vae", "model__input": "mel"},
+        {"model__name": "cvae", "model__condition": "language"},
+        {"model__name": "cvae", "model__condition": "language", "evaluate__target": "source"},
+        {"model__name": "cvae", "model__condition": "source", "evaluate__target": "language"},
+        {"model__name": "vade", "model__n_components": 2, "model__pretrain_epochs": 0},
+        {"model__name": "ae", "model__input": "audio", "model__condition": "language"},
+    ],
+)
+def test_valid_model_settings_are_accepted(params, edits):
+    """The counterparts of the refused settings load."""
+    cfg = from_dict(_model_edits(params, **edits))
+    assert cfg.model.name == edits["model__name"]

@@ -9,18 +9,21 @@ import numpy as np
 import pytest
 import torch
 
+from genrevae.config import ModelConfig
 from genrevae.models.vae import VAE, kl_divergence, reconstruction_nll
 from genrevae.stage import seed_everything
 from genrevae.training import (
+    beta_at,
     fit,
     latent_means,
     load_checkpoint,
+    load_model,
     reconstruct,
     resolve_device,
     save_checkpoint,
 )
 
-HISTORY_KEYS = {"epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
+HISTORY_KEYS = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
                 "val_kl"}
 INPUT_DIM, LATENT_DIM, HIDDEN = 10, 2, (32, 16)
 
@@ -30,6 +33,14 @@ def manifold(rng: np.random.Generator, n: int, noise: float = 0.05) -> np.ndarra
     basis = rng.normal(size=(2, INPUT_DIM)) / math.sqrt(2)
     z = rng.normal(size=(n, 2))
     return (z @ basis + noise * rng.normal(size=(n, INPUT_DIM))).astype(np.float32)
+
+
+def model_config(**overrides) -> ModelConfig:
+    values = {"name": "vae", "input": "audio", "latent_dim": LATENT_DIM, "hidden_dims": HIDDEN,
+              "beta": 1.0, "dropout": 0.0, "free_bits": 0.0, "condition": None,
+              "n_components": None, "pretrain_epochs": 0}
+    values.update(overrides)
+    return ModelConfig(**values)
 
 
 def new_model(seed: int = 0) -> VAE:
@@ -72,7 +83,7 @@ def val_loss(model: VAE, x: np.ndarray, beta: float = 1.0) -> float:
     model.eval()
     with torch.no_grad():
         xt = torch.as_tensor(x)
-        recon, mu, logvar = model(xt)
+        recon, mu, logvar, _ = model(xt)
         return float((reconstruction_nll(xt, recon) + beta * kl_divergence(mu, logvar)).mean())
 
 
@@ -92,6 +103,7 @@ def test_history_rows(data: tuple[np.ndarray, np.ndarray]) -> None:
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
     for row in result.history:
         assert set(row) == HISTORY_KEYS
+        assert row["beta"] == beta  # no warm-up: the full weight from epoch 1
         for split in ("train", "val"):
             assert row[f"{split}_loss"] == pytest.approx(
                 row[f"{split}_recon"] + beta * row[f"{split}_kl"], rel=1e-5)
@@ -259,22 +271,27 @@ def test_reconstruct_shape_and_value(trained: VAE, rng: np.random.Generator) -> 
 
 
 def test_checkpoint_round_trip(trained: VAE, tmp_path, rng: np.random.Generator) -> None:
-    """Weights and meta saved and loaded rebuild a model with identical outputs."""
+    """Weights, model config and meta saved and loaded rebuild a model with identical outputs."""
     path = tmp_path / "sub" / "model.pt"
-    meta = {"input_dim": INPUT_DIM, "latent_dim": LATENT_DIM, "hidden_dims": list(HIDDEN)}
-    save_checkpoint(path, trained, meta)
+    cfg = model_config()
+    meta = {"input_shape": [INPUT_DIM], "n_conditions": 0, "n_components": 5, "input": "audio"}
+    save_checkpoint(path, trained, cfg, meta)
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left over
     ckpt = load_checkpoint(path)
     assert ckpt["meta"] == meta
+    assert ckpt["model"]["latent_dim"] == LATENT_DIM
     torch.manual_seed(99)  # a differently initialised model
-    restored = VAE(ckpt["meta"]["input_dim"], ckpt["meta"]["latent_dim"],
-                   tuple(ckpt["meta"]["hidden_dims"]))
+    restored = VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
     x = manifold(rng, 8)
     assert not np.allclose(latent_means(restored, x), latent_means(trained, x))
     restored.load_state_dict(ckpt["state_dict"])
     np.testing.assert_array_equal(latent_means(restored, x), latent_means(trained, x))
     np.testing.assert_array_equal(reconstruct(restored, x), reconstruct(trained, x))
+    loaded, loaded_cfg, loaded_meta = load_model(path)
+    assert isinstance(loaded, VAE) and not loaded.training
+    assert loaded_cfg == cfg and loaded_meta == meta
+    np.testing.assert_array_equal(latent_means(loaded, x), latent_means(trained, x))
 
 
 def test_resolve_device_auto() -> None:
@@ -293,3 +310,175 @@ def test_resolve_device_cuda_without_gpu() -> None:
     """'cuda' without a GPU is a RuntimeError, not a silent fallback."""
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+# ---------------------------------------------------------------- KL schedule
+
+
+@pytest.mark.parametrize(
+    ("epoch", "warmup", "pretrain", "expected"),
+    [
+        (1, 0, 0, 2.0), (5, 0, 0, 2.0),  # no schedule: beta from the first epoch
+        (1, 4, 0, 0.5), (2, 4, 0, 1.0), (4, 4, 0, 2.0), (9, 4, 0, 2.0),  # linear warm-up
+        (1, 0, 3, 0.0), (3, 0, 3, 0.0), (4, 0, 3, 2.0),  # pre-training, then beta
+        (3, 2, 3, 0.0), (4, 2, 3, 1.0), (5, 2, 3, 2.0), (6, 2, 3, 2.0),  # both
+    ],
+)
+def test_beta_at(epoch: int, warmup: int, pretrain: int, expected: float) -> None:
+    """0 during pre-training, then a linear ramp over the warm-up epochs, then beta."""
+    assert beta_at(epoch, beta=2.0, warmup_epochs=warmup, pretrain_epochs=pretrain) == (
+        pytest.approx(expected))
+
+
+def test_warmup_in_history_and_best_epoch_after_it(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """History rows carry the scheduled beta and loss = recon + beta * kl per row. With
+    (almost) no learning the loss grows with beta, yet the best epoch is the first one at
+    full beta, not the low-beta epoch 1."""
+    result = train(new_model(), data, epochs=7, beta=2.0, kl_warmup_epochs=4, pretrain_epochs=1,
+                   lr=1e-12)
+    betas = [row["beta"] for row in result.history]
+    assert betas == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
+    for row in result.history:
+        assert row["val_loss"] == pytest.approx(row["val_recon"] + row["beta"] * row["val_kl"],
+                                                rel=1e-5)
+    losses = [row["val_loss"] for row in result.history]
+    assert losses[0] < losses[4]
+    assert result.best_epoch == 5
+
+
+def test_best_epoch_is_argmin_after_warmup(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """With learning, the best epoch is the argmin of val_loss over the full-beta epochs."""
+    result = train(new_model(), data, epochs=8, lr=5e-2, kl_warmup_epochs=3)
+    full = [row["val_loss"] for row in result.history[2:]]
+    assert result.best_epoch == 3 + int(np.argmin(full))
+
+
+def test_run_ending_inside_warmup_keeps_last_epoch(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """When training stops before beta is reached, the last epoch is the one kept."""
+    model = new_model()
+    result = train(model, data, epochs=3, kl_warmup_epochs=10)
+    assert result.best_epoch == 3
+    last = result.history[-1]
+    assert val_loss(model, data[1], beta=last["beta"]) == pytest.approx(last["val_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(("pretrain", "epochs", "calls"), [(0, 3, 0), (2, 2, 0), (2, 3, 1),
+                                                           (2, 5, 1)])
+def test_on_pretrained_runs_once_after_pretraining(
+    data: tuple[np.ndarray, np.ndarray], pretrain: int, epochs: int, calls: int
+) -> None:
+    """on_pretrained runs once, before the first epoch after `pretrain_epochs`, on the model;
+    pre-training epochs have beta 0."""
+    model, seen = new_model(), []
+
+    def hook(m):
+        seen.append((m, len(seen)))
+
+    result = train(model, data, epochs=epochs, pretrain_epochs=pretrain, on_pretrained=hook)
+    assert len(seen) == calls
+    assert all(m is model for m, _ in seen)
+    assert [r["beta"] for r in result.history[:pretrain]] == [0.0] * min(pretrain, epochs)
+
+
+# ---------------------------------------------------------------- free bits
+
+
+def _one_step(data, **kwargs) -> tuple[dict, dict]:
+    """One epoch of one batch (so the reported KL is computed before the only update), with
+    a KL weight large enough that the KL gradient decides the direction of Adam's step."""
+    model = new_model(5)
+    torch.manual_seed(11)  # the same z samples in every call
+    options = {"epochs": 1, "batch_size": len(data[0]), "beta": 100.0}
+    options.update(kwargs)
+    result = train(model, data, **options)
+    return result.history[0], model.state_dict()
+
+
+def test_free_bits_change_the_gradient_not_the_reported_kl(
+    data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Free bits above every dimension's KL remove the KL gradient (the update equals
+    beta = 0) and the reported train_kl stays the true KL, not the clamped value."""
+    plain, w_plain = _one_step(data)
+    big, w_big = _one_step(data, free_bits=1e3)
+    no_kl, w_no_kl = _one_step(data, beta=0.0)
+    assert big["train_kl"] == plain["train_kl"] == no_kl["train_kl"]
+    assert 0 < plain["train_kl"] < LATENT_DIM * 1e3
+    assert big["train_loss"] == pytest.approx(plain["train_loss"])
+    for key in w_plain:
+        torch.testing.assert_close(w_big[key], w_no_kl[key], rtol=1e-6, atol=1e-7)
+    changed = [k for k in w_plain if not torch.allclose(w_plain[k], w_big[k])]
+    assert "to_logvar.weight" in changed and "to_mu.weight" in changed
+
+
+def test_free_bits_act_per_dimension(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """A threshold between the dimensions' KLs: the dimension below it gets no KL gradient
+    (its to_mu row updates as with beta = 0), the one above keeps it (as without free bits)."""
+    model = new_model(5)
+    model.train()
+    with torch.no_grad():
+        mu, logvar = model.encode(torch.as_tensor(data[0]))
+        per_dim = model.kl(mu, logvar, mu)[0].mean(dim=0)
+    low, high = int(per_dim.argmin()), int(per_dim.argmax())
+    assert per_dim[high] > 1.2 * per_dim[low]
+    threshold = float(per_dim.mean())
+    plain, w_plain = _one_step(data)
+    some, w_some = _one_step(data, free_bits=threshold)
+    _, w_no_kl = _one_step(data, beta=0.0)
+    assert some["train_kl"] == plain["train_kl"]
+    row = w_some["to_mu.weight"]
+    torch.testing.assert_close(row[low], w_no_kl["to_mu.weight"][low], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(row[high], w_plain["to_mu.weight"][high], rtol=1e-6, atol=1e-7)
+    assert not torch.allclose(w_plain["to_mu.weight"][low], w_no_kl["to_mu.weight"][low])
+    assert not torch.allclose(w_plain["to_mu.weight"][high], w_no_kl["to_mu.weight"][high])
+
+
+# ---------------------------------------------------------------- latents in input order
+
+
+VARIANTS = ("vae", "cvae", "conv_vae", "vade", "ae")
+
+
+def variant(name: str, seed: int = 0):
+    """A small model of each kind with its input (x, c)."""
+    from genrevae.models.registry import build_model
+
+    rng = np.random.default_rng(seed)
+    shape = (16, 20) if name == "conv_vae" else (INPUT_DIM,)
+    cfg = model_config(name=name, input="mel" if name == "conv_vae" else "audio",
+                       condition="language" if name == "cvae" else None)
+    torch.manual_seed(seed)
+    model = build_model(cfg, shape, n_conditions=3, n_components=3)
+    x = rng.normal(size=(60, *shape)).astype(np.float32)
+    c = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=60)] if name == "cvae" else None
+    return model, x, c
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("fit_seed", [1, 2])
+def test_latent_rows_follow_input_rows_whatever_the_shuffle(name: str, fit_seed: int,
+                                                            rng: np.random.Generator) -> None:
+    """After training with a shuffled loader (any seed), latent_means(x[perm], c[perm]) ==
+    latent_means(x, c)[perm], and row i is the encoding of input row i alone."""
+    model, x, c = variant(name)
+    fit(model, x[:40], x[40:], c_train=None if c is None else c[:40],
+        c_val=None if c is None else c[40:], beta=1.0, epochs=2, batch_size=8, lr=1e-2,
+        seed=fit_seed, progress=False)
+    perm = rng.permutation(len(x))
+    z = latent_means(model, x, c, batch_size=16)
+    zp = latent_means(model, x[perm], None if c is None else c[perm], batch_size=7)
+    np.testing.assert_allclose(zp, z[perm], rtol=1e-5, atol=1e-5)
+    for i in (0, 17, 59):
+        with torch.no_grad():
+            alone = model.encode(torch.as_tensor(x[i : i + 1]),
+                                 None if c is None else torch.as_tensor(c[i : i + 1]))[0]
+        np.testing.assert_allclose(z[i], alone[0].numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(z[0], z[1])  # rows differ, so a mix-up would show
+
+
+def test_cvae_latents_follow_their_own_condition(rng: np.random.Generator) -> None:
+    """Shuffling the conditions alone (not the rows) changes the cvae's latents: c is used
+    row by row, so c and x must be permuted together."""
+    model, x, c = variant("cvae")
+    perm = rng.permutation(len(x))
+    assert not np.allclose(latent_means(model, x, c[perm]), latent_means(model, x, c))

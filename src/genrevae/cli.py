@@ -70,7 +70,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         writer.writerow(["track", "top_genre", "nearest_cluster", "n_segments",
                          *[f"p_{c}" for c in classes], *[f"z{i}" for i in range(dim)]])
         for r in results:
-            writer.writerow([r.path, r.top, r.nearest_cluster, r.n_segments,
+            writer.writerow([r.path, r.top, "" if r.nearest_cluster is None else r.nearest_cluster,
+                             r.n_segments,
                              *[r.probabilities[c] for c in classes], *r.latent])
     if failed:
         sys.exit(1)

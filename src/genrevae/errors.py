@@ -20,3 +20,7 @@ class AudioError(GenreVAEError):
 
 class DataError(GenreVAEError):
     """Input data is missing or unusable as a whole."""
+
+
+class TrainingError(GenreVAEError):
+    """Training cannot go on (for example, the loss became NaN or infinite)."""

@@ -56,6 +56,9 @@ class Predictor:
             raise DataError("this model reads lyrics only; predict works from audio "
                             "(model.input audio, hybrid or mel)")
         self.condition = None
+        if condition is not None and not self.meta.get("condition_categories"):
+            raise DataError("--condition applies to a cvae only; this model is "
+                            f"{self.model_cfg.name!r}")
         if self.meta.get("condition_categories"):
             value = condition or self.meta["condition_default"]
             if value not in self.meta["condition_categories"]:

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from genrevae.config import ModelConfig
+from genrevae.errors import TrainingError
 from genrevae.io import atomic_path
 from genrevae.models.base import LatentModel
 from genrevae.models.vae import reconstruction_nll
@@ -167,6 +168,9 @@ def fit(
         row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()}}
         result.history.append(row)
+        if not all(math.isfinite(v) for v in (tr["loss"], va["loss"])):
+            raise TrainingError(f"training diverged at epoch {epoch}: the loss is not finite "
+                                "(try a lower train.lr)")
         bar.set_postfix(train=f"{tr['loss']:.2f}", val=f"{va['loss']:.2f}")
         if b < beta and epoch < epochs:  # pre-training or warm-up: the objective still moves
             continue

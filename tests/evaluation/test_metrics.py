@@ -11,10 +11,18 @@ from sklearn.decomposition import PCA
 
 from genrevae.clustering import NOISE
 from genrevae.evaluation.baselines import pca_baseline, representations
-from genrevae.evaluation.metrics import clustering_report, external_indices, internal_indices
+from genrevae.evaluation.metrics import (
+    clustering_report,
+    external_indices,
+    has_lyrics_leakage,
+    internal_indices,
+    matched_accuracy,
+    purity,
+)
 from genrevae.evaluation.report import SCOPES, evaluate_assignments, summary_table
 
 INDEX_KEYS = ("silhouette", "davies_bouldin", "calinski_harabasz")
+EXTERNAL_KEYS = ("ari", "nmi", "matched_accuracy", "purity")
 
 
 def blobs(n: int = 90, centers: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -109,22 +117,27 @@ def test_silhouette_subsample_is_seeded() -> None:
 
 
 def test_external_perfect_and_permuted() -> None:
-    """Perfect labels, and the same partition under other label names, score ARI = NMI = 1."""
+    """Perfect labels, and the same partition under other label names, score 1 on every
+    external index (ARI, NMI, matched accuracy, purity)."""
     truth = np.array(["rock", "rock", "jazz", "jazz", "pop", "pop", "pop"])
     perfect = np.array([0, 0, 1, 1, 2, 2, 2])
     permuted = np.array([7, 7, -1, -1, 3, 3, 3])
     for labels in (perfect, permuted):
         out = external_indices(labels, truth)
-        assert out == {"ari": pytest.approx(1.0), "nmi": pytest.approx(1.0)}
+        assert out == {"ari": pytest.approx(1.0), "nmi": pytest.approx(1.0),
+                       "matched_accuracy": pytest.approx(1.0), "purity": pytest.approx(1.0)}
 
 
 def test_external_noise_is_a_group_of_its_own() -> None:
-    """Declaring points noise is not free: mixed-truth noise lowers ARI and NMI."""
+    """Declaring points noise is not free: mixed-truth noise lowers every external index."""
     truth = np.repeat([0, 1, 2], 10)
     labels = truth.copy()
     labels[[0, 10, 20]] = NOISE
     out = external_indices(labels, truth)
     assert out["ari"] < 1.0 and out["nmi"] < 1.0
+    # The noise group is matched to nothing (3 classes, 4 groups) and is 1/3 pure.
+    assert out["matched_accuracy"] == pytest.approx(27 / 30)
+    assert out["purity"] == pytest.approx(28 / 30)
 
 
 def test_external_random_labels_near_zero(rng: np.random.Generator) -> None:
@@ -136,17 +149,18 @@ def test_external_random_labels_near_zero(rng: np.random.Generator) -> None:
 
 
 def test_clustering_report_keys_and_values() -> None:
-    """The report has the internal keys plus ari_/nmi_ per named truth, with matching values."""
+    """The report has the internal keys plus every external index per named truth, with
+    matching values."""
     x, y = blobs()
     language = np.arange(len(y)) % 2
     report = clustering_report(x, y, {"genre": y, "language": language})
     assert set(report) == {"n_clusters", "noise_fraction", *INDEX_KEYS,
-                           "ari_genre", "nmi_genre", "ari_language", "nmi_language"}
-    assert report["ari_genre"] == pytest.approx(1.0)
-    assert report["nmi_genre"] == pytest.approx(1.0)
+                           *(f"{k}_{t}" for k in EXTERNAL_KEYS for t in ("genre", "language"))}
+    for key in EXTERNAL_KEYS:
+        assert report[f"{key}_genre"] == pytest.approx(1.0), key
     expected = external_indices(y, language)
-    assert report["ari_language"] == pytest.approx(expected["ari"])
-    assert report["nmi_language"] == pytest.approx(expected["nmi"])
+    for key in EXTERNAL_KEYS:
+        assert report[f"{key}_language"] == pytest.approx(expected[key]), key
     assert report["silhouette"] == pytest.approx(internal_indices(x, y)["silhouette"])
 
 
@@ -303,3 +317,61 @@ def test_representations(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(reps["latent"], latent)
     np.testing.assert_array_equal(reps["raw"], features)
     np.testing.assert_array_equal(reps["pca"], pca_baseline(features, is_train, dim=4, seed=0))
+
+
+# ---------------------------------------------------------------- matched accuracy, purity
+
+
+@pytest.mark.parametrize(
+    ("truth", "labels", "matched", "pure"),
+    [
+        # 2 clusters vs 3 classes: the third class cannot be matched.
+        (list("aaabbbccc"), [0, 0, 0, 0, 0, 0, 1, 1, 1], 6 / 9, 6 / 9),
+        # Both clusters are mostly 'a': purity counts 'a' twice, matching only once.
+        (list("aaaabb"), [0, 0, 1, 1, 0, 1], 3 / 6, 4 / 6),
+        # One cluster per point: perfectly pure, but only 2 clusters can be matched.
+        (list("aabb"), [0, 1, 2, 3], 2 / 4, 1.0),
+        # Greedy (largest cell first: 0 -> 'a', then 1 -> 'b') would score 3/7; the best
+        # one-to-one match (0 -> 'b', 1 -> 'a') scores 4/7.
+        (list("aaabbaa"), [0, 0, 0, 0, 0, 1, 1], 4 / 7, 5 / 7),
+        (list("aabbbc"), [0, 0, 0, 1, 1, 2], 5 / 6, 5 / 6),
+        # Everything in one cluster: the majority class share.
+        (list("aabbbb"), [5, 5, 5, 5, 5, 5], 4 / 6, 4 / 6),
+    ],
+)
+def test_matched_accuracy_and_purity_hand_cases(truth, labels, matched, pure) -> None:
+    """Hand-computed values; unmatched clusters count as wrong in matched accuracy."""
+    truth, labels = np.array(truth), np.array(labels)
+    assert matched_accuracy(labels, truth) == pytest.approx(matched)
+    assert purity(labels, truth) == pytest.approx(pure)
+    assert matched_accuracy(labels, truth) <= purity(labels, truth) + 1e-12
+    renamed = np.array([f"c{v}" for v in labels])  # cluster names do not matter
+    assert matched_accuracy(renamed, truth) == pytest.approx(matched)
+    assert purity(renamed, truth) == pytest.approx(pure)
+
+
+def test_matched_accuracy_is_symmetric_purity_is_not(rng: np.random.Generator) -> None:
+    """Swapping clusters and classes keeps matched accuracy; purity rewards over-splitting."""
+    truth = rng.integers(0, 3, size=200)
+    labels = rng.integers(0, 7, size=200)
+    assert matched_accuracy(labels, truth) == pytest.approx(matched_accuracy(truth, labels))
+    assert purity(labels, truth) > purity(truth, labels)
+
+
+@pytest.mark.parametrize(
+    ("has", "labels", "nmi", "rule", "majority"),
+    [
+        ([1, 1, 1, 0, 0, 0], list("eeebbb"), 1.0, 1.0, 0.5),  # lyrics only for 'e'
+        ([1, 0, 1, 0, 1, 0], list("eebbee"), None, 4 / 6, 4 / 6),  # uninformative
+        ([1, 1, 1, 0, 0, 0], list("eeeebb"), None, 5 / 6, 4 / 6),  # partly informative
+    ],
+)
+def test_has_lyrics_leakage(has, labels, nmi, rule, majority) -> None:
+    """Rule accuracy (best has-lyrics -> label rule) against the majority baseline."""
+    out = has_lyrics_leakage(np.array(has, dtype=bool), np.array(labels))
+    assert out["rule_accuracy"] == pytest.approx(rule)
+    assert out["majority_accuracy"] == pytest.approx(majority)
+    assert out["rule_accuracy"] >= out["majority_accuracy"]
+    if nmi is not None:
+        assert out["nmi"] == pytest.approx(nmi)
+    assert 0.0 <= out["nmi"] <= 1.0 + 1e-12

@@ -11,6 +11,7 @@ from genrevae.features.fuse import (
     Fused,
     fuse_features,
     load_input,
+    load_scalers,
     observed_mask,
     save_fused,
 )
@@ -132,7 +133,8 @@ def test_save_and_load_round_trip(tmp_path, rng, kind):
     save_fused(directory, fused)
     save_fused(directory, fused)  # overwriting an existing directory works
     assert sorted(p.name for p in directory.iterdir()) == sorted(
-        f"{n}.npy" for n in ("audio", "lyrics", "hybrid", "has_lyrics"))
+        [*(f"{n}.npy" for n in ("audio", "lyrics", "hybrid", "has_lyrics")), "scalers.json"])
+    assert load_scalers(directory) == fused.scalers
     x, observed, usable = load_input(directory, kind)
     np.testing.assert_array_equal(x, getattr(fused, kind))
     assert x.dtype == np.float32
@@ -147,3 +149,21 @@ def test_load_input_unknown_kind(tmp_path, rng):
     """load_input refuses an unknown kind before reading anything."""
     with pytest.raises(ValueError, match="unknown input 'mel'"):
         load_input(tmp_path / "missing", "mel")
+
+
+@pytest.mark.parametrize(("aw", "lw"), [(1.0, 0.5), (2.0, 0.0)])
+def test_scalers_rebuild_the_audio_block(rng, aw, lw):
+    """The saved train-split scalers turn raw audio into the fused audio block (what predict
+    does for a new song), and carry the weights and the lyrics width."""
+    audio, lyrics, track_index, is_train = _inputs(rng)
+    fused = _fuse(audio, lyrics, track_index, is_train, aw=aw, lw=lw)
+    s = fused.scalers
+    rebuilt = (audio - np.asarray(s["audio_mean"])) / np.asarray(s["audio_scale"])
+    np.testing.assert_allclose(rebuilt, fused.audio, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(s["audio_mean"], audio[is_train].mean(axis=0))
+    assert (s["audio_weight"], s["lyrics_weight"], s["lyrics_dim"]) == (aw, lw, D_LYRICS)
+    no_lyrics = ~fused.has_lyrics
+    np.testing.assert_allclose(fused.hybrid[no_lyrics],
+                               np.concatenate([s["audio_weight"] * rebuilt[no_lyrics],
+                                               np.zeros((no_lyrics.sum(), D_LYRICS))], axis=1),
+                               rtol=1e-5, atol=1e-5)

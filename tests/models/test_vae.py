@@ -23,7 +23,8 @@ GRID = [
 
 def _model_config(**overrides) -> ModelConfig:
     values = {"name": "vae", "input": "audio", "latent_dim": 3, "hidden_dims": (16, 8),
-              "beta": 1.0, "dropout": 0.0}
+              "beta": 1.0, "dropout": 0.0, "free_bits": 0.0, "condition": None,
+              "n_components": None, "pretrain_epochs": 0}
     values.update(overrides)
     return ModelConfig(**values)
 
@@ -31,7 +32,7 @@ def _model_config(**overrides) -> ModelConfig:
 @pytest.mark.parametrize(("input_dim", "latent_dim", "hidden_dims"), GRID)
 @pytest.mark.parametrize("batch", [1, 5])
 def test_shapes(input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], batch: int) -> None:
-    """encode gives (batch, latent) twice, decode (batch, input), forward all three."""
+    """encode gives (batch, latent) twice, decode (batch, input), forward all four."""
     torch.manual_seed(0)
     model = VAE(input_dim, latent_dim, hidden_dims)
     x = torch.randn(batch, input_dim)
@@ -40,9 +41,9 @@ def test_shapes(input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], b
     assert model.decode(mu).shape == (batch, input_dim)
     for mode in (True, False):
         model.train(mode)
-        recon, mu2, logvar2 = model(x)
+        recon, mu2, logvar2, z = model(x)
         assert recon.shape == x.shape
-        assert mu2.shape == logvar2.shape == (batch, latent_dim)
+        assert mu2.shape == logvar2.shape == z.shape == (batch, latent_dim)
     assert model.input_dim == input_dim and model.latent_dim == latent_dim
 
 
@@ -57,14 +58,15 @@ def test_logvar_is_clamped() -> None:
 
 
 def test_eval_forward_is_deterministic_and_uses_mean() -> None:
-    """In eval mode forward is repeatable and equals decode(mu)."""
+    """In eval mode forward is repeatable, z is mu and the output equals decode(mu)."""
     torch.manual_seed(0)
     model = VAE(6, 3, (12,)).eval()
     x = torch.randn(4, 6)
     with torch.no_grad():
-        a, mu, _ = model(x)
-        b, _, _ = model(x)
+        a, mu, _, z = model(x)
+        b, _, _, _ = model(x)
         expected = model.decode(mu)
+    torch.testing.assert_close(z, mu, rtol=0, atol=0)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(a, expected, rtol=0, atol=0)
 
@@ -75,9 +77,13 @@ def test_train_forward_samples() -> None:
     model = VAE(6, 3, (12,)).train()
     x = torch.randn(4, 6)
     with torch.no_grad():
-        a, mu_a, lv_a = model(x)
-        b, mu_b, lv_b = model(x)
+        a, mu_a, lv_a, z_a = model(x)
+        b, mu_b, lv_b, z_b = model(x)
         at_mean = model.decode(mu_a)
+        at_z = model.decode(z_a)
+    assert not torch.allclose(z_a, z_b)
+    assert not torch.allclose(z_a, mu_a)
+    torch.testing.assert_close(a, at_z)
     torch.testing.assert_close(mu_a, mu_b)
     torch.testing.assert_close(lv_a, lv_b)
     assert not torch.allclose(a, b)
@@ -148,7 +154,7 @@ def test_reconstruction_nll_mask_ignores_masked_entries(rng: np.random.Generator
 
 def test_build_model_vae() -> None:
     """build_model('vae') returns a VAE with the configured sizes."""
-    model = build_model(_model_config(latent_dim=5, hidden_dims=(12, 6)), input_dim=9)
+    model = build_model(_model_config(latent_dim=5, hidden_dims=(12, 6)), (9,))
     assert isinstance(model, VAE)
     assert model.input_dim == 9 and model.latent_dim == 5
     mu, _ = model.encode(torch.zeros(2, 9))
@@ -158,8 +164,8 @@ def test_build_model_vae() -> None:
 
 def test_build_model_passes_dropout() -> None:
     """A positive dropout adds Dropout layers; zero adds none."""
-    with_dropout = build_model(_model_config(dropout=0.3), input_dim=4)
-    without = build_model(_model_config(dropout=0.0), input_dim=4)
+    with_dropout = build_model(_model_config(dropout=0.3), (4,))
+    without = build_model(_model_config(dropout=0.0), (4,))
     assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in with_dropout.modules())
     assert not any(isinstance(m, torch.nn.Dropout) for m in without.modules())
 
@@ -167,7 +173,7 @@ def test_build_model_passes_dropout() -> None:
 def test_build_model_unknown_name() -> None:
     """An unknown model name is a ValueError naming it."""
     with pytest.raises(ValueError, match="unknown model 'transformer'"):
-        build_model(_model_config(name="transformer"), input_dim=4)
+        build_model(_model_config(name="transformer"), (4,))
 
 
 def test_registry_matches_config_names() -> None:

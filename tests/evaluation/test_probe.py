@@ -1,0 +1,130 @@
+"""The linear probe: fit on the train split only, scored on the test split per segment and
+per track (mean-probability vote, one verdict per track)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from genrevae.evaluation.probe import linear_probe
+
+METRICS = {"segment_accuracy", "segment_macro_f1", "track_accuracy", "track_macro_f1"}
+
+
+def corpus(rng: np.random.Generator, *, classes=("jazz", "metal", "pop"), tracks_per_class=6,
+           segments=3, spread=0.3):
+    """Separable segments: class k sits around 4 * e_k; tracks 0-3 of each class are train,
+    4 val, 5 test. Returns (z, labels, split, track_ids)."""
+    z, labels, split, tracks = [], [], [], []
+    for k, name in enumerate(classes):
+        for t in range(tracks_per_class):
+            part = "train" if t < tracks_per_class - 2 else ("val" if t == tracks_per_class - 2
+                                                             else "test")
+            for _ in range(segments):
+                centre = np.zeros(len(classes))
+                centre[k] = 4.0
+                z.append(centre + spread * rng.normal(size=len(classes)))
+                labels.append(name)
+                split.append(part)
+                tracks.append(f"{name}.{t:02d}")
+    return np.array(z), np.array(labels), np.array(split), np.array(tracks)
+
+
+@pytest.mark.parametrize("segments", [1, 3])
+def test_separable_data_scores_one(rng: np.random.Generator, segments: int) -> None:
+    """Perfectly separable classes: accuracy and macro-F1 are 1 at segment and track level;
+    the confusion matrix counts each test track once, on the diagonal."""
+    z, labels, split, tracks = corpus(rng, segments=segments)
+    result = linear_probe(z, labels, split, tracks, seed=0)
+    assert set(result.metrics) == METRICS
+    assert all(v == pytest.approx(1.0) for v in result.metrics.values())
+    assert result.classes == ["jazz", "metal", "pop"]
+    np.testing.assert_array_equal(result.confusion, np.eye(3, dtype=int))
+
+
+def test_track_vote_uses_mean_probability(rng: np.random.Generator) -> None:
+    """A test track with two segments barely on the wrong side and one far on the right
+    side: majority vote would get it wrong, the mean probability gets it right."""
+    z, labels, split, tracks = corpus(rng, classes=("a", "b"), segments=3, spread=1.5)
+    z = z[:, :1] - z[:, 1:]  # 1-D: a on the right, b on the left, overlapping
+    model = linear_probe(z, labels, split, tracks, seed=0).model
+    # Points at chosen probabilities; the fit depends on the train rows only, kept below.
+    grid = np.linspace(-10, 10, 4001)[:, None]
+    p_a = model.predict_proba(grid)[:, list(model.classes_).index("a")]
+    weak_b = grid[np.argmin(np.abs(p_a - 0.55))]  # slightly 'a'
+    strong_b = grid[np.argmin(np.abs(p_a - 0.01))]  # clearly 'b'
+    test_z = np.vstack([weak_b, weak_b, strong_b])
+    train = split != "test"
+    z2 = np.vstack([z[train], test_z])
+    labels2 = np.concatenate([labels[train], ["b", "b", "b"]])
+    split2 = np.concatenate([split[train], ["test"] * 3])
+    tracks2 = np.concatenate([tracks[train], ["new"] * 3])
+    result = linear_probe(z2, labels2, split2, tracks2, seed=0)
+    proba = result.model.predict_proba(test_z)
+    votes = result.model.classes_[proba.argmax(axis=1)]
+    assert list(votes).count("a") == 2  # the majority vote says 'a'
+    assert proba.mean(axis=0)[list(result.model.classes_).index("b")] > 0.5
+    assert result.metrics["segment_accuracy"] == pytest.approx(1 / 3)
+    assert result.metrics["track_accuracy"] == 1.0
+    assert result.confusion.sum() == 1
+
+
+def test_each_track_is_judged_once(rng: np.random.Generator) -> None:
+    """One long test track right and one one-segment track wrong: segment accuracy is
+    dominated by the long track, track accuracy is 1/2, and the confusion counts 2 tracks."""
+    z, labels, split, tracks = corpus(rng, classes=("a", "b"), segments=2)
+    train = split == "train"
+    long_a = np.tile([4.0, 0.0], (10, 1))
+    wrong = np.array([[0.0, 4.0]])  # looks like 'b', labelled 'a'
+    z2 = np.vstack([z[train], long_a, wrong])
+    labels2 = np.concatenate([labels[train], ["a"] * 11])
+    split2 = np.concatenate([split[train], ["test"] * 11])
+    tracks2 = np.concatenate([tracks[train], ["long"] * 10, ["short"]])
+    result = linear_probe(z2, labels2, split2, tracks2, seed=0)
+    assert result.metrics["segment_accuracy"] == pytest.approx(10 / 11)
+    assert result.metrics["track_accuracy"] == pytest.approx(0.5)
+    assert result.confusion.sum() == 2
+    np.testing.assert_array_equal(result.confusion, [[1, 1], [0, 0]])
+
+
+def test_classes_come_from_the_train_split(rng: np.random.Generator) -> None:
+    """A label seen only in val or test is not a class; its test tracks count as wrong."""
+    z, labels, split, tracks = corpus(rng)
+    labels = labels.copy()
+    labels[(split == "val") & (labels == "pop")] = "val-only"
+    labels[(split == "test") & (labels == "pop")] = "test-only"
+    result = linear_probe(z, labels, split, tracks, seed=0)
+    assert result.classes == ["jazz", "metal", "pop"]
+    assert list(result.model.classes_) == ["jazz", "metal", "pop"]
+    assert result.metrics["track_accuracy"] == pytest.approx(2 / 3)
+    assert result.confusion.shape == (3, 3)
+
+
+def test_only_train_rows_fit_the_probe(rng: np.random.Generator) -> None:
+    """Moving val and test rows leaves the fitted probe unchanged; moving a train row does not."""
+    z, labels, split, tracks = corpus(rng)
+    base = linear_probe(z, labels, split, tracks, seed=0).model[-1].coef_
+    moved = z.copy()
+    moved[split != "train"] += rng.normal(scale=5.0, size=moved[split != "train"].shape)
+    np.testing.assert_array_equal(linear_probe(moved, labels, split, tracks, seed=0).model[-1].coef_,
+                                  base)
+    moved_train = z.copy()
+    moved_train[np.flatnonzero(split == "train")[0]] += 3.0
+    assert not np.allclose(linear_probe(moved_train, labels, split, tracks, seed=0).model[-1].coef_,
+                           base)
+
+
+@pytest.mark.parametrize("case", ["one-class", "no-test"])
+def test_degenerate_splits_give_nan(rng: np.random.Generator, case: str) -> None:
+    """Fewer than two train classes, or no test rows: NaN metrics and no model."""
+    z, labels, split, tracks = corpus(rng)
+    if case == "one-class":
+        labels = np.where(split == "train", "jazz", labels)
+    else:
+        split = np.where(split == "test", "val", split)
+    result = linear_probe(z, labels, split, tracks, seed=0)
+    assert set(result.metrics) == METRICS
+    assert all(math.isnan(v) for v in result.metrics.values())
+    assert result.model is None

@@ -1,0 +1,127 @@
+"""The model input every stage rebuilds: fused feature blocks, train-standardised log-mel
+segments, and the cvae's one-hot condition with categories from the train split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genrevae.config import Config, from_dict, to_dict
+from genrevae.features.fuse import fuse_features, save_fused
+from genrevae.model_input import load_model_input, one_hot, standardise_mel
+
+N_MELS, FRAMES = 6, 9
+
+
+def test_one_hot_orders_columns_by_categories() -> None:
+    """Column j is categories[j]; a value outside the categories gets a zero row."""
+    out = one_hot(np.array(["en", "bn", "xx", "en"]), ["bn", "en"])
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[0, 1], [1, 0], [0, 0], [0, 1]])
+    np.testing.assert_array_equal(one_hot(pd.Series(["bn"]), ["bn", "en"]), [[1, 0]])
+
+
+def test_standardise_mel_per_band(rng: np.random.Generator) -> None:
+    """(mel - mean[band]) / std[band], broadcast over segments and frames."""
+    mel = rng.normal(size=(4, N_MELS, FRAMES))
+    mean, std = rng.normal(size=N_MELS), rng.uniform(0.5, 2.0, size=N_MELS)
+    out = standardise_mel(mel, mean, std)
+    assert out.dtype == np.float32 and out.shape == mel.shape
+    for band in range(N_MELS):
+        np.testing.assert_allclose(out[:, band], (mel[:, band] - mean[band]) / std[band],
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def artifacts(tmp_path, rng, tiny_cfg: Config):
+    """A segment table (3 splits), log-mel segments and fused features written to tmp_path;
+    returns a function building the config for a model name / input / condition."""
+    n = 12
+    segments = pd.DataFrame({
+        "track_id": np.repeat([f"t{i}" for i in range(6)], 2),
+        "segment_index": np.tile([0, 1], 6),
+        "genre": np.repeat(["blues", "metal"] * 3, 2),
+        # 'fr' occurs only outside the train split; 'en' is the train majority.
+        "language": ["en", "en", "en", "en", "bn", "bn", "en", "en", "fr", "fr", "bn", "bn"],
+        "source": "synthetic",
+        "split": ["train"] * 6 + ["val"] * 2 + ["test"] * 4,
+    })
+    mel = (rng.normal(size=(n, N_MELS, FRAMES)) * np.arange(1, N_MELS + 1)[None, :, None]
+           + 10.0).astype(np.float32)
+    np.save(tmp_path / "mel.npy", mel)
+    lyrics = rng.normal(size=(6, 3))
+    lyrics[2] = np.nan
+    fused = fuse_features(rng.normal(size=(n, 5)), lyrics, np.repeat(np.arange(6), 2),
+                          (segments["split"] == "train").to_numpy(), audio_weight=1.0,
+                          lyrics_weight=0.5)
+    save_fused(tmp_path / "fused", fused)
+
+    def config(name: str, model_input: str, condition: str | None = None) -> Config:
+        raw = json.loads(json.dumps(to_dict(tiny_cfg)))
+        raw["paths"].update(mel=str(tmp_path / "mel.npy"), fused=str(tmp_path / "fused"))
+        raw["model"].update(name=name, input=model_input, condition=condition)
+        return from_dict(raw)
+
+    return segments, mel, fused, config
+
+
+def test_mel_input_standardised_on_train_segments(artifacts) -> None:
+    """mel input: per-band mean/std of the train segments, recorded in meta; no mask."""
+    segments, mel, _, config = artifacts
+    inp = load_model_input(config("conv_vae", "mel"), segments)
+    train = (segments["split"] == "train").to_numpy()
+    assert inp.x.shape == mel.shape and inp.x.dtype == np.float32
+    np.testing.assert_allclose(inp.x[train].mean(axis=(0, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(inp.x[train].std(axis=(0, 2)), 1.0, atol=1e-4)
+    assert np.abs(inp.x[~train].mean(axis=(0, 2))).max() > 1e-3  # not fit on every row
+    np.testing.assert_allclose(inp.x, standardise_mel(mel, np.asarray(inp.meta["mel_mean"]),
+                                                      np.asarray(inp.meta["mel_std"])), atol=1e-6)
+    assert inp.observed is None and inp.conditions is None and inp.usable.all()
+    assert inp.meta["input"] == "mel"
+    assert inp.flat().shape == (len(mel), N_MELS * FRAMES)
+
+
+@pytest.mark.parametrize("kind", ["audio", "lyrics", "hybrid"])
+def test_feature_inputs_come_from_the_fused_arrays(artifacts, kind: str) -> None:
+    """audio/lyrics/hybrid: the fused block with its observed mask; lyrics rows of tracks
+    without lyrics are not usable."""
+    segments, _, fused, config = artifacts
+    inp = load_model_input(config("vae", kind), segments)
+    np.testing.assert_array_equal(inp.x, getattr(fused, kind))
+    assert inp.observed.shape == inp.x.shape
+    expected_usable = fused.has_lyrics if kind == "lyrics" else np.ones(12, dtype=bool)
+    np.testing.assert_array_equal(inp.usable, expected_usable)
+    assert inp.conditions is None and inp.meta == {"input": kind}
+
+
+def test_cvae_condition_categories_from_train_split(artifacts) -> None:
+    """The one-hot columns are the train split's values (sorted); a value seen only outside
+    train gets a zero row; the default is the train majority."""
+    segments, _, _, config = artifacts
+    inp = load_model_input(config("cvae", "hybrid", "language"), segments)
+    assert inp.meta["condition"] == "language"
+    assert inp.meta["condition_categories"] == ["bn", "en"]
+    assert inp.meta["condition_default"] == "en"
+    expected = one_hot(segments["language"], ["bn", "en"])
+    np.testing.assert_array_equal(inp.conditions, expected)
+    assert inp.conditions.shape == (12, 2)
+    np.testing.assert_array_equal(inp.conditions[segments["language"] == "fr"], 0.0)
+    assert (inp.conditions[segments["language"] != "fr"].sum(axis=1) == 1).all()
+
+
+def test_only_the_cvae_gets_conditions(artifacts) -> None:
+    """A condition set on another model is ignored."""
+    segments, _, _, config = artifacts
+    assert load_model_input(config("vae", "audio", "language"), segments).conditions is None
+
+
+def test_model_input_is_deterministic(artifacts) -> None:
+    """Two builds (as train, cluster, evaluate do) give identical inputs and meta."""
+    segments, _, _, config = artifacts
+    for args in [("conv_vae", "mel"), ("cvae", "hybrid", "language")]:
+        a, b = load_model_input(config(*args), segments), load_model_input(config(*args), segments)
+        np.testing.assert_array_equal(a.x, b.x)
+        assert a.meta == b.meta

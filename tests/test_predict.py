@@ -1,0 +1,341 @@
+"""`genrevae predict` against a real tiny pipeline: the stage scripts run in a temporary
+folder, then new songs (any rate, stereo, short, broken) are predicted, and a corpus track
+predicts exactly the latent the pipeline computed for it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import yaml
+
+from genrevae.cli import main as cli_main
+from genrevae.predict import Predictor
+from tests.conftest import ROOT, tiny_params
+
+GENRES = ["blues", "classical", "hiphop", "metal"]
+LATENT_DIM = 4
+STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate")
+
+
+def run_stages(root: Path, stages=STAGES) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    for stage in stages:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / f"{stage}.py"), "--params", "params.yaml"],
+            cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, f"stage {stage} failed:\n{proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, params) -> Path:
+    """A tiny pipeline (4 genres x 4 synthetic tracks of 6 s, hybrid input) run stage by
+    stage in a temporary folder; returns that folder."""
+    root = tmp_path_factory.mktemp("pipeline")
+    p = tiny_params(params)
+    p["train"]["device"] = "cpu"
+    assert p["model"]["input"] == "hybrid"
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    run_stages(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def models(pipeline: Path) -> Path:
+    return pipeline / "models"
+
+
+def tone(sr: int, seconds: float) -> np.ndarray:
+    """Band-limited test music (below 4 kHz): a modulated tone, a sweep and bursts."""
+    t = np.arange(int(sr * seconds)) / sr
+    y = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
+         + 0.2 * np.sin(2 * np.pi * 1250 * t + 3 * np.sin(2 * np.pi * 0.5 * t))
+         + 0.1 * np.sin(2 * np.pi * 3300 * t) * (t % 0.5 < 0.1))
+    return y.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory) -> dict[str, Path]:
+    """Generated songs: 7 s at 44.1 kHz stereo (left = 2 * tone, right silent), the same
+    tone as a mono 44.1 kHz and a mono 22.05 kHz file, a 1-s clip, the 1-s clip zero-padded
+    to 3 s, and a text file named .wav."""
+    d = tmp_path_factory.mktemp("songs")
+    y44 = tone(44100, 7.0)
+    files = {
+        "stereo": (np.stack([2 * y44, np.zeros_like(y44)], axis=1), 44100),
+        "mono44": (y44, 44100),
+        "mono22": (tone(22050, 7.0), 22050),
+        "short": (tone(22050, 1.0), 22050),
+        "padded": (np.pad(tone(22050, 1.0), (0, 2 * 22050)), 22050),
+    }
+    out = {}
+    for name, (y, sr) in files.items():
+        out[name] = d / f"{name}.wav"
+        sf.write(out[name], y, sr, subtype="FLOAT")
+    out["text"] = d / "notes.wav"
+    out["text"].write_text("this is not audio\n")
+    return out
+
+
+def predict_json(capsys, *args: str) -> tuple[list[dict], str, int]:
+    """Run `genrevae predict ARGS` in-process: (parsed JSON, stderr, exit status)."""
+    code = 0
+    try:
+        cli_main(["predict", *args])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return json.loads(out.out) if out.out.strip() else [], out.err, code
+
+
+def check_prediction(p: dict, cluster_ids: set[int]) -> None:
+    assert set(p["probabilities"]) == set(GENRES)
+    assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert all(0.0 <= v <= 1.0 for v in p["probabilities"].values())
+    assert p["top_genre"] in GENRES
+    assert p["top_genre"] == max(p["probabilities"], key=p["probabilities"].get)
+    assert isinstance(p["nearest_cluster"], int) and p["nearest_cluster"] in cluster_ids
+    assert len(p["latent"]) == LATENT_DIM and all(np.isfinite(p["latent"]))
+
+
+@pytest.fixture(scope="module")
+def cluster_ids(pipeline: Path) -> set[int]:
+    return set(pd.read_csv(pipeline / "data/clusters/assignments.csv")["latent.kmeans"])
+
+
+def test_predict_generated_stereo_clip(capsys, models, songs, cluster_ids) -> None:
+    """A 7-s 44.1-kHz stereo clip: resampled (2 segments of 3 s at 22.05 kHz, not 4) and
+    mixed to mono (identical to the mono file of the mixed signal)."""
+    out, err, code = predict_json(capsys, str(songs["stereo"]), str(songs["mono44"]),
+                                  str(songs["mono22"]), "--model", str(models))
+    assert code == 0, err
+    assert [p["track"] for p in out] == [str(songs[k]) for k in ("stereo", "mono44", "mono22")]
+    for p in out:
+        check_prediction(p, cluster_ids)
+        assert p["n_segments"] == 2
+    stereo, mono44, mono22 = out
+    np.testing.assert_allclose(stereo["latent"], mono44["latent"], atol=1e-6)
+    assert stereo["probabilities"] == pytest.approx(mono44["probabilities"], abs=1e-6)
+    # The same music recorded at 22.05 kHz lands at (almost) the same place.
+    np.testing.assert_allclose(mono22["latent"], mono44["latent"], atol=0.05)
+
+
+def test_predict_real_gtzan_songs(capsys, models, shared_data, cluster_ids) -> None:
+    """Real GTZAN excerpts (a 30-s WAV, 10 segments, and an MP3) give well-formed
+    predictions."""
+    songs = [shared_data / "gtzan_sample" / "blues" / name
+             for name in ("blues.00000.wav", "blues.00099.mp3")]
+    songs = [s for s in songs if s.is_file()]
+    if not songs:
+        pytest.skip("no GTZAN excerpt in ../shared/data")
+    out, err, code = predict_json(capsys, *map(str, songs), "--model", str(models))
+    assert code == 0, err
+    assert [p["track"] for p in out] == [str(s) for s in songs]
+    for song, p in zip(songs, out, strict=True):
+        check_prediction(p, cluster_ids)
+        if song.suffix == ".wav":
+            assert p["n_segments"] == 10
+        else:
+            assert p["n_segments"] >= 9
+
+
+def test_predict_csv(capsys, models, songs) -> None:
+    """--format csv: a header (track, top_genre, nearest_cluster, n_segments, p_<genre>...,
+    z0...) and one row per song, with the same values as the JSON output."""
+    paths = [str(songs["mono44"]), str(songs["short"])]
+    as_json, _, _ = predict_json(capsys, *paths, "--model", str(models))
+    code = 0
+    try:
+        cli_main(["predict", *paths, "--model", str(models), "--format", "csv"])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["track", "top_genre", "nearest_cluster", "n_segments",
+                       *[f"p_{g}" for g in GENRES], *[f"z{i}" for i in range(LATENT_DIM)]]
+    assert len(rows) == 1 + len(paths)
+    for row, expected in zip(rows[1:], as_json, strict=True):
+        record = dict(zip(rows[0], row, strict=True))
+        assert record["track"] == expected["track"]
+        assert record["top_genre"] == expected["top_genre"]
+        assert int(record["nearest_cluster"]) == expected["nearest_cluster"]
+        assert int(record["n_segments"]) == expected["n_segments"]
+        probs = [float(record[f"p_{g}"]) for g in GENRES]
+        assert probs == pytest.approx([expected["probabilities"][g] for g in GENRES])
+        assert sum(probs) == pytest.approx(1.0, abs=1e-5)
+        assert [float(record[f"z{i}"]) for i in range(LATENT_DIM)] == pytest.approx(
+            expected["latent"])
+
+
+def test_unreadable_file_fails_but_good_songs_are_printed(capsys, models, songs,
+                                                          cluster_ids) -> None:
+    """A text file named .wav: exit status 1 and one `error:` line naming it, while the
+    good song after it is still predicted and printed."""
+    out, err, code = predict_json(capsys, str(songs["text"]), str(songs["mono44"]),
+                                  "--model", str(models))
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "notes.wav" in errors[0]
+    assert "Traceback" not in err
+    assert [p["track"] for p in out] == [str(songs["mono44"])]
+    check_prediction(out[0], cluster_ids)
+
+
+def test_short_clip_is_padded_to_one_segment(capsys, models, songs, cluster_ids) -> None:
+    """A 1-s clip works: one segment, the same as the clip zero-padded to 3 s by hand."""
+    out, err, code = predict_json(capsys, str(songs["short"]), str(songs["padded"]),
+                                  "--model", str(models))
+    assert code == 0, err
+    short, padded = out
+    check_prediction(short, cluster_ids)
+    assert short["n_segments"] == padded["n_segments"] == 1
+    np.testing.assert_allclose(short["latent"], padded["latent"], atol=1e-6)
+
+
+def test_missing_model_folder_is_one_clear_error(capsys, tmp_path, songs) -> None:
+    """No model.pt: exit status 2 and an `error:` line pointing at `dvc repro`."""
+    _, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(tmp_path))
+    assert code == 2
+    assert err.startswith("error:") and "dvc repro" in err and "model.pt" in err
+
+
+def test_console_script_uses_the_pipeline_models_by_default(pipeline, songs) -> None:
+    """The installed `genrevae` command, run in the project folder without --model, reads
+    the model folder of params.yaml's paths.model."""
+    proc = subprocess.run([str(Path(sys.executable).parent / "genrevae"), "predict",
+                           str(songs["mono44"])], cwd=pipeline, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 1
+
+
+# ---------------------------------------------------------------- same input as the pipeline
+
+
+@pytest.fixture(scope="module")
+def corpus(pipeline: Path):
+    manifest = pd.read_csv(pipeline / "data/prepared/manifest.csv")
+    segments = pd.read_csv(pipeline / "data/features/audio/segments.csv")
+    z = np.load(pipeline / "data/latent/z.npy")
+    assert len(z) == len(segments)
+    return manifest, segments, z
+
+
+def test_instrumental_corpus_track_predicts_its_pipeline_latent(capsys, pipeline, models,
+                                                                corpus) -> None:
+    """For every corpus track without lyrics (hybrid input), predict rebuilds exactly the
+    pipeline's input: its latent is the mean of the track's rows of z.npy, and its nearest
+    cluster is the nearest K-Means centre computed from the assignments."""
+    manifest, segments, z = corpus
+    instrumental = manifest[manifest["lyrics"].isna()]
+    assert len(instrumental) >= 1
+    assignments = pd.read_csv(pipeline / "data/clusters/assignments.csv")
+    keyed = segments[["track_id", "segment_index"]].reset_index().merge(
+        assignments[["track_id", "segment_index", "latent.kmeans"]],
+        on=["track_id", "segment_index"], validate="one_to_one")
+    labels = keyed.sort_values("index")["latent.kmeans"].to_numpy()
+    centres = {k: z[labels == k].mean(axis=0) for k in np.unique(labels)}
+    paths = [str(pipeline / p) for p in instrumental["path"]]
+    out, err, code = predict_json(capsys, *paths, "--model", str(models))
+    assert code == 0, err
+    for track_id, p in zip(instrumental["track_id"], out, strict=True):
+        rows = (segments["track_id"] == track_id).to_numpy()
+        assert p["n_segments"] == rows.sum()
+        expected = z[rows].mean(axis=0)
+        np.testing.assert_allclose(p["latent"], expected, atol=1e-4, err_msg=track_id)
+        nearest = min(centres, key=lambda k: float(((centres[k] - expected) ** 2).sum()))
+        assert p["nearest_cluster"] == nearest, track_id
+
+
+def test_tracks_with_lyrics_differ_from_their_pipeline_latent(pipeline, models, corpus) -> None:
+    """Sanity check of the test above: a new song has no lyrics, so for tracks that do have
+    lyrics the predicted latent is not the pipeline's (the comparison can fail)."""
+    manifest, segments, z = corpus
+    with_lyrics = manifest[manifest["lyrics"].notna()].head(3)
+    predictor = Predictor(models)
+    gaps = []
+    for track_id, path in zip(with_lyrics["track_id"], with_lyrics["path"], strict=True):
+        rows = (segments["track_id"] == track_id).to_numpy()
+        latent = np.array(predictor.predict(pipeline / path).latent)
+        gaps.append(np.abs(latent - z[rows].mean(axis=0)).max())
+    assert max(gaps) > 1e-3
+
+
+# ---------------------------------------------------------------- other inputs: mel, condition
+
+
+@pytest.fixture(scope="module", params=["conv_vae", "cvae"])
+def variant(request, tmp_path_factory, pipeline: Path, params) -> tuple[str, Path]:
+    """The train stage re-run on the pipeline's features with another model (log-mel input
+    or a condition). Only latents are compared, so the hybrid run's probe is reused (the
+    latent dimension is the same) instead of running cluster and evaluate again."""
+    name = request.param
+    root = tmp_path_factory.mktemp(name)
+    p = tiny_params(params)
+    p["train"]["device"] = "cpu"
+    p["model"].update(name=name, input="mel" if name == "conv_vae" else "hybrid",
+                      condition="language" if name == "cvae" else None)
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    for part in ("data/prepared", "data/features"):
+        shutil.copytree(pipeline / part, root / part)
+    run_stages(root, ["train"])
+    shutil.copy(pipeline / "models" / "probe.json", root / "models" / "probe.json")
+    return name, root
+
+
+def test_variant_predicts_its_pipeline_latent(capsys, variant, corpus) -> None:
+    """conv_vae: every track (lyrics play no part in log-mel input) predicts the mean of its
+    rows of z.npy. cvae: a track without lyrics, predicted under its own language, does too;
+    under another language it does not."""
+    name, root = variant
+    manifest, segments, _ = corpus
+    z = np.load(root / "data/latent/z.npy")
+    instrumental = manifest["lyrics"].isna()
+    if name == "conv_vae":  # tracks with and without lyrics
+        tracks = pd.concat([manifest[instrumental].head(2), manifest[~instrumental].head(2)])
+    else:
+        tracks = manifest[instrumental]
+    for track in tracks.itertuples():
+        extra = [] if name == "conv_vae" else ["--condition", track.language]
+        out, err, code = predict_json(capsys, str(root / track.path), "--model",
+                                      str(root / "models"), *extra)
+        assert code == 0, err
+        rows = (segments["track_id"] == track.track_id).to_numpy()
+        np.testing.assert_allclose(out[0]["latent"], z[rows].mean(axis=0), atol=1e-4,
+                                   err_msg=track.track_id)
+    if name == "cvae":
+        track = tracks.iloc[0]
+        other = next(v for v in manifest["language"].unique() if v != track.language)
+        out, _, _ = predict_json(capsys, str(root / track.path), "--model",
+                                 str(root / "models"), "--condition", other)
+        rows = (segments["track_id"] == track.track_id).to_numpy()
+        assert np.abs(np.array(out[0]["latent"]) - z[rows].mean(axis=0)).max() > 1e-3
+
+
+@pytest.mark.parametrize("variant", ["cvae"], indirect=True)
+def test_cvae_condition_default_and_unknown_value(capsys, variant, corpus) -> None:
+    """Without --condition the train majority is used; an unknown value is one clear error."""
+    _, root = variant
+    manifest, segments, _ = corpus
+    train_langs = segments.loc[segments["split"] == "train", "language"]
+    majority = train_langs.mode().iloc[0]
+    song = str(root / manifest["path"].iloc[0])
+    default, _, _ = predict_json(capsys, song, "--model", str(root / "models"))
+    explicit, _, _ = predict_json(capsys, song, "--model", str(root / "models"),
+                                  "--condition", majority)
+    assert default[0]["latent"] == explicit[0]["latent"]
+    _, err, code = predict_json(capsys, song, "--model", str(root / "models"),
+                                "--condition", "klingon")
+    assert code == 2
+    assert err.startswith("error:") and "klingon" in err
