@@ -14,7 +14,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from genrevae.io import atomic_dir, atomic_path, key_positions, load_csv, save_csv, save_npy
+from genrevae.io import (
+    atomic_dir,
+    atomic_path,
+    copy_npy_rows,
+    key_positions,
+    load_csv,
+    npy_data_offset,
+    promote_file,
+    save_csv,
+    save_npy,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +56,29 @@ def test_csv_round_trip_keeps_ids_as_strings(tmp_path):
     back = load_csv(tmp_path / "t.csv")
     assert back["track_id"].tolist() == ["001", "NA"]
     assert back["lyrics"].isna().tolist() == [True, False]
+
+
+def test_promote_file_replaces_the_target_and_keeps_the_source(tmp_path):
+    """The target holds the new content (a hard link here), the source stays, and no
+    temporary file is left beside the target."""
+    src, dst = tmp_path / "work" / "a.npy", tmp_path / "out" / "a.npy"
+    src.parent.mkdir()
+    save_npy(src, np.arange(4))
+    save_npy(dst, np.zeros(2))
+    promote_file(src, dst)
+    np.testing.assert_array_equal(np.load(dst), np.arange(4))
+    assert src.exists() and os.path.samefile(src, dst)
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["a.npy"]
+
+
+def test_copy_npy_rows_keeps_the_chosen_rows(tmp_path, rng):
+    """Row ranges of a 3-d array, copied in small chunks, equal fancy indexing."""
+    a = rng.random((10, 3, 4)).astype(np.float32)
+    save_npy(tmp_path / "a.npy", a)
+    assert npy_data_offset(tmp_path / "a.npy")[1:] == ((10, 3, 4), np.dtype(np.float32))
+    copy_npy_rows(tmp_path / "a.npy", tmp_path / "b.npy", [(0, 2), (5, 6), (7, 10)],
+                  chunk_bytes=100)
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), a[[0, 1, 5, 7, 8, 9]])
 
 
 def test_key_positions_aligns_by_key_not_order():

@@ -56,6 +56,58 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def promote_file(src: str | Path, dst: str | Path) -> None:
+    """Put the finished file ``src`` at ``dst`` atomically, leaving ``src`` in place.
+
+    ``src`` is hard-linked (or, across file systems, copied) to a temporary name beside
+    ``dst`` and renamed onto it, so ``dst`` is either its old content or all of ``src``.
+    """
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def npy_data_offset(path: str | Path) -> tuple[int, tuple[int, ...], np.dtype]:
+    """Byte offset of the data in a C-ordered ``.npy`` file, its shape and dtype."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if major == 1
+                else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read(fh)
+        if fortran:
+            raise ValueError(f"{path}: Fortran-ordered arrays are not supported")
+        return fh.tell(), tuple(shape), dtype
+
+
+def copy_npy_rows(src: str | Path, dst: str | Path, rows: list[tuple[int, int]],
+                  *, chunk_bytes: int = 32 << 20) -> None:
+    """Write to ``dst`` a new ``.npy`` of the rows ``[start, stop)`` of ``src``, range
+    after range, reading and writing ``chunk_bytes`` at a time (memory stays flat: no
+    mapping of the source is kept)."""
+    offset, shape, dtype = npy_data_offset(src)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    total = sum(stop - start for start, stop in rows)
+    out = np.lib.format.open_memmap(dst, mode="w+", dtype=dtype, shape=(total, *shape[1:]))
+    del out
+    out_offset, _, _ = npy_data_offset(dst)
+    step = max(1, chunk_bytes // max(row_bytes, 1))
+    with open(src, "rb") as fin, open(dst, "r+b") as fout:
+        fout.seek(out_offset)
+        for start, stop in rows:
+            for first in range(start, stop, step):
+                count = min(step, stop - first)
+                fin.seek(offset + first * row_bytes)
+                data = fin.read(count * row_bytes)
+                if len(data) != count * row_bytes:
+                    raise ValueError(f"{src}: truncated at row {first}")
+                fout.write(data)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
         np.save(fh, array, allow_pickle=False)
