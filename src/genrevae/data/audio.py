@@ -97,6 +97,34 @@ def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def resampled_length(n_samples: int, *, orig_sr: int, target_sr: int) -> int:
+    """Samples after :func:`load_audio` resamples ``n_samples`` from ``orig_sr`` to
+    ``target_sr`` (librosa.resample fixes the length to ``ceil(n * target / orig)``)."""
+    if orig_sr == target_sr:
+        return n_samples
+    return int(np.ceil(n_samples * (float(target_sr) / orig_sr)))
+
+
+def count_segments(n_samples: int, *, sr: int, seconds: float) -> int:
+    """Full segments of ``seconds`` in ``n_samples`` samples: ``len(segment_bounds(...))``."""
+    return n_samples // round(seconds * sr)
+
+
+def expected_segments(path: str | Path, *, sr: int, seconds: float) -> int:
+    """Segments :func:`load_audio` + :func:`segment_bounds` will give ``path``, read from
+    its header (soundfile.info) without decoding; 0 if the header cannot be read.
+
+    Exact for wav, flac, ogg and au; for mp3 the header's length is libsndfile's
+    estimate, so callers must check the decoded count against it.
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+        return 0
+    n = resampled_length(int(info.frames), orig_sr=int(info.samplerate), target_sr=sr)
+    return count_segments(n, sr=sr, seconds=seconds)
+
+
 def segment_bounds(n_samples: int, *, sr: int, seconds: float) -> list[tuple[int, int]]:
     """(start, stop) sample indices of consecutive, non-overlapping segments.
 
