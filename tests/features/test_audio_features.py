@@ -15,6 +15,7 @@ from genrevae.data.synthetic import generate_track
 from genrevae.errors import AudioError
 from genrevae.features.audio import (
     TrackFeatures,
+    batch_features,
     extract_many,
     handcrafted_columns,
     n_frames,
@@ -137,6 +138,52 @@ def test_segment_features_equal_naive_librosa_on_real_gtzan(shared_data):
     y, sr = sf.read(shared_data / "gtzan_sample" / "blues" / "blues.00000.wav", dtype="float32")
     assert sr == SR
     _assert_matches_reference(np.ascontiguousarray(y[: 3 * SR]))
+
+
+def test_batch_features_equal_naive_librosa_on_real_segments(shared_data):
+    """Four consecutive 3-s segments of a real WAV, computed as one batch: every segment's
+    features equal the naive recipe on that segment alone."""
+    y, sr = sf.read(shared_data / "gtzan_sample" / "metal" / "metal.00000.wav", dtype="float32")
+    assert sr == SR
+    segments = y[: 4 * 3 * SR].reshape(4, 3 * SR)
+    _, feats = batch_features(segments, sr=SR, n_fft=2048, hop_length=512, n_mels=128,
+                              n_mfcc=20)
+    cols = handcrafted_columns()
+    for seg, ours in zip(segments, feats, strict=True):
+        ref = _naive_reference(seg, SR)
+        bad = [(c, f, r) for c, f, r in zip(cols, ours, ref, strict=True)
+               if abs(f - r) > (1e-6 if c in ("harmony_mean", "perceptr_mean") else 0)
+               + 1e-4 * abs(r)]
+        assert not bad, bad
+
+
+def test_batch_features_do_not_depend_on_the_batch():
+    """A segment's log-mel and features are bit-identical alone and inside a batch."""
+    y = _synthetic("reggae", 2, 3.0).reshape(3, SR)
+    kw = dict(sr=SR, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=20)
+    mel_all, feats_all = batch_features(y, **kw)
+    for i in range(3):
+        mel, feats = batch_features(y[i : i + 1], **kw)
+        np.testing.assert_array_equal(mel[0], mel_all[i])
+        np.testing.assert_array_equal(feats[0], feats_all[i])
+
+
+def test_torch_path_matches_numpy_path(shared_data):
+    """The torch implementation (run here on the CPU; features.device=cuda runs it on a
+    GPU) gives the numpy path's values within 1e-4 relative, on real and generated audio."""
+    pytest.importorskip("torch")
+    real, _ = sf.read(shared_data / "gtzan_sample" / "disco" / "disco.00000.wav", dtype="float32")
+    segments = np.stack([real[SR : 2 * SR], _synthetic("metal", 1, 1.0)])
+    kw = dict(sr=SR, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=20)
+    mel, feats = batch_features(segments, **kw)
+    mel_t, feats_t = batch_features(segments, device="torch-cpu", **kw)
+    np.testing.assert_allclose(mel_t, mel, rtol=0, atol=1e-3)  # dB
+    # Absolute slack where values are ~0: the harmonic/percussive means by construction,
+    # an MFCC mean by chance (a sum of float32 dB values, ~1e-5 dB apart between the two).
+    atol = np.array([1e-6 if c in ("harmony_mean", "perceptr_mean")
+                     else 1e-4 if c.startswith("mfcc") and c.endswith("_mean") else 0.0
+                     for c in handcrafted_columns()])
+    assert np.all(np.abs(feats_t - feats) <= atol + 1e-4 * np.abs(feats))
 
 
 def test_track_features_cuts_full_segments(wav_dir):
