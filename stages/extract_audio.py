@@ -1,6 +1,12 @@
 """Stage `extract_audio`: cut every track into segments and compute, per segment, the
 log-mel spectrogram and the Kaggle-GTZAN handcrafted features.
 
+Tracks are extracted across features.n_jobs processes (or on the GPU with
+features.device=cuda) into preallocated memory-mapped arrays, so memory does not grow with
+the corpus. The work is resumable: it lives in a hidden sibling of paths.audio_features
+(`.audio.partial/`), and a killed run, rerun, computes only the tracks it had not finished.
+The finished arrays are then renamed into place.
+
 For data.name=features_table the table's rows are the segments and their features are
 taken as they are (no audio is decoded, so no log-mel is written).
 Writes paths.segments (one row per segment, keyed by track_id and segment_index),
@@ -12,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from genrevae.errors import DataError
-from genrevae.features.audio import extract_many, handcrafted_columns
+from genrevae.features.audio import CorpusExtraction, handcrafted_columns, partial_root
 from genrevae.io import load_csv, load_manifest, save_csv, save_json, save_npy
 from genrevae.stage import log, run_stage
 
 LABELS = ["genre", "language", "source", "split"]
+SKIPPED_COLUMNS = ["track_id", "path", "reason"]
 
 
 def from_table(cfg, manifest):
@@ -25,40 +32,48 @@ def from_table(cfg, manifest):
     segments = table[["track_id", "segment_index"]].merge(
         manifest[["track_id", *LABELS]], on="track_id", how="left", validate="many_to_one")
     segments.insert(2, "offset_s", segments["segment_index"] * cfg.features.segment_seconds)
-    return segments, None, table[handcrafted_columns(cfg.features.n_mfcc)].to_numpy(), []
+    return segments, table[handcrafted_columns(cfg.features.n_mfcc)].to_numpy()
 
 
-def from_audio(cfg, manifest):
-    results = extract_many(manifest["path"].tolist(), cfg.features)
-    rows, mels, feats, skipped = [], [], [], []
-    for track, res in zip(manifest.itertuples(index=False), results, strict=True):
-        if isinstance(res, str):
-            skipped.append({"track_id": track.track_id, "path": track.path, "reason": res})
-            continue
-        for i, offset in enumerate(res.offsets):
-            rows.append({"track_id": track.track_id, "segment_index": i, "offset_s": offset,
-                         **{k: getattr(track, k) for k in LABELS}})
-        mels.append(res.log_mel)
-        feats.append(res.handcrafted)
-    mel = np.concatenate(mels) if mels else None
-    hand = np.concatenate(feats) if feats else np.zeros((0, 0))
-    return pd.DataFrame(rows), mel, hand, skipped
+def segment_table(manifest, outcomes, seconds):
+    """One row per extracted segment (track order, then segment order) and the skipped
+    tracks with their reasons."""
+    counts = np.array([o.n_segments for o in outcomes], dtype=np.int64)
+    rows = manifest[["track_id", *LABELS]].iloc[np.repeat(np.arange(len(manifest)), counts)]
+    rows = rows.reset_index(drop=True)
+    index = np.concatenate([np.arange(n) for n in counts]) if counts.sum() else np.zeros(0, int)
+    rows.insert(1, "segment_index", index)
+    rows.insert(2, "offset_s", index * seconds)
+    skipped = [{"track_id": t.track_id, "path": t.path, "reason": o.reason}
+               for t, o in zip(manifest.itertuples(index=False), outcomes, strict=True)
+               if o.n_segments == 0]
+    return rows, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
 
 def main(cfg, args):
     manifest = load_manifest(cfg.paths.manifest)
-    build = from_table if cfg.data.name == "features_table" else from_audio
-    segments, mel, handcrafted, skipped = build(cfg, manifest)
-    if segments.empty:
-        raise DataError(f"{cfg.paths.manifest}: no track yielded a single usable segment")
-    if mel is not None:
-        save_npy(cfg.paths.mel, mel)
-    save_npy(cfg.paths.handcrafted, handcrafted.astype(np.float32))
-    save_json(cfg.paths.handcrafted_columns, handcrafted_columns(cfg.features.n_mfcc))
+    f = cfg.features
+    if cfg.data.name == "features_table":
+        segments, handcrafted = from_table(cfg, manifest)
+        skipped = pd.DataFrame([], columns=SKIPPED_COLUMNS)
+        if segments.empty:
+            raise DataError(f"{cfg.paths.manifest}: no track yielded a single usable segment")
+        save_npy(cfg.paths.handcrafted, handcrafted.astype(np.float32))
+    else:
+        job = CorpusExtraction(manifest["path"].tolist(), f, partial_root(cfg.paths.audio_features))
+        outcomes = job.run()
+        seg_len = round(f.segment_seconds * f.sample_rate)
+        segments, skipped = segment_table(manifest, outcomes, seg_len / f.sample_rate)
+        if segments.empty:
+            raise DataError(f"{cfg.paths.manifest}: no track yielded a single usable segment")
+        job.promote(outcomes, cfg.paths.mel, cfg.paths.handcrafted)
+    save_json(cfg.paths.handcrafted_columns, handcrafted_columns(f.n_mfcc))
+    save_csv(cfg.paths.skipped, skipped)
     save_csv(cfg.paths.segments, segments)
-    save_csv(cfg.paths.skipped, pd.DataFrame(skipped, columns=["track_id", "path", "reason"]))
-    for s in skipped:
-        log.warning("skipped %s: %s", s["track_id"], s["reason"])
+    if cfg.data.name != "features_table":
+        job.cleanup()
+    for s in skipped.itertuples(index=False):
+        log.warning("skipped %s: %s", s.track_id, s.reason)
     log.info("%d segments from %d tracks (%d skipped)", len(segments),
              segments["track_id"].nunique(), len(skipped))
 
