@@ -236,9 +236,11 @@ def test_expected_segments_match_decoding(corpus, shared_data, tmp_path):
     assert expected_segments(corpus[4], sr=SR, seconds=1.0) == 0  # not audio
 
 
-def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_path):
+def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_path,
+                                                                    monkeypatch):
     """The work folder is keyed by the parameters and files; another key's folder is
     removed when not in use; a second extraction of the same folder is refused."""
+    monkeypatch.setattr(fa, "LOCK_WAIT_S", 0.2)
     root = tmp_path / ".audio.partial"
     stale = root / "0123456789abcdef0123"
     stale.mkdir(parents=True)

@@ -924,6 +924,9 @@ DEVICE_BATCH = 256
 # Finished tracks are journaled (after an fsync of the arrays) at most this often; a kill
 # loses at most this much work.
 JOURNAL_EVERY_S = 1.0
+# How long to wait for the work folder's lock before deciding another extraction holds it
+# (the workers of a just-killed run release it a few milliseconds after their parent dies).
+LOCK_WAIT_S = 10.0
 
 
 def partial_root(audio_features: str | Path) -> Path:
@@ -1145,15 +1148,28 @@ class CorpusExtraction:
                 os.close(fd)
 
     def open(self) -> dict[int, TrackOutcome]:
-        """Lock (or create) the work folder; return the tracks already done."""
+        """Lock (creating it if needed) this key's work folder; return the tracks already
+        done. Raises :class:`DataError` if another extraction holds the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
-        if not self._plan_matches():
-            self._create()
-        fd = self._lock(self.folder, wait=False)
-        if fd is None:
-            raise DataError(f"{self.folder}: another extraction is writing here")
-        self._lock_fd = fd
+        root_fd = self._lock(self.root, wait=True)  # one opener at a time
+        try:
+            self._remove_stale()
+            fd = self._lock(self.folder, wait=False) if self.folder.is_dir() else -2
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while fd is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                fd = self._lock(self.folder, wait=False)
+            if fd is None:
+                raise DataError(f"{self.folder}: another extraction is writing here")
+            if fd == -2 or not self._plan_matches():
+                if fd >= 0:
+                    os.close(fd)
+                self._create()
+                fd = self._lock(self.folder, wait=False)
+            self._lock_fd = fd
+        finally:
+            if root_fd is not None and root_fd >= 0:
+                os.close(root_fd)
         self.starts = np.concatenate([[0], np.cumsum(self.capacity)[:-1]]).astype(np.int64)
         done = {i: o for i, o in _Journal.read(self.folder).items() if 0 <= i < len(self.paths)}
         if done:
@@ -1203,15 +1219,20 @@ class CorpusExtraction:
     def _run_pool(work: list, jobs: int, record: Callable[[int, TrackOutcome], None]) -> None:
         pool = process_pool(jobs)
         futures = [pool.submit(_extract_into, job) for job in work]
+        recorded: set[int] = set()
         try:
             for fut in as_completed(futures):
-                record(*fut.result())
+                index, outcome = fut.result()
+                record(index, outcome)
+                recorded.add(index)
         except BaseException:
+            # Interrupted or a worker failed: keep what finished, then let it propagate.
             pool.shutdown(wait=True, cancel_futures=True)
-            for fut in futures:  # finished before the interruption: keep them
+            for fut in futures:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     index, outcome = fut.result()
-                    record(index, outcome)
+                    if index not in recorded:
+                        record(index, outcome)
             raise
         pool.shutdown(wait=True)
 
@@ -1283,12 +1304,15 @@ class CorpusExtraction:
             promote_file(compact, dst)
 
     def cleanup(self) -> None:
-        """Remove the work folder (after :meth:`promote`)."""
+        """Remove the work folder (after :meth:`promote`), and the root if nothing else
+        is in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
         if self._lock_fd is not None and self._lock_fd >= 0:
             os.close(self._lock_fd)
         self._lock_fd = None
-        shutil.rmtree(self.folder, ignore_errors=True)
         with contextlib.suppress(OSError):
+            if [p.name for p in self.root.iterdir()] == [_LOCK]:
+                (self.root / _LOCK).unlink()
             self.root.rmdir()  # only if empty
 
 
