@@ -35,6 +35,17 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """All channels as float32 (n, channels) and the native rate; AudioError if unusable."""
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+    if data.size == 0:
+        raise AudioError(f"{path}: no audio samples", "empty")
+    return data, int(sr)
+
+
 def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     """Decode ``path`` once and check it is usable: not empty, decodable, not silent and at
     least ``min_seconds`` long.
@@ -47,12 +58,7 @@ def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     path = Path(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)", "empty")
-    try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
-    if data.size == 0:
-        raise AudioError(f"{path}: no audio samples", "empty")
+    data, sr = _decode(path)
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{path}: non-finite samples", "undecodable")
     mono = data.mean(axis=1)
@@ -81,12 +87,7 @@ def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
         The file is missing, cannot be decoded, is empty or is silent.
     """
     path = Path(path)
-    try:
-        data, native_sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
-    if data.size == 0:
-        raise AudioError(f"{path}: no audio samples", "empty")
+    data, native_sr = _decode(path)
     y = data.mean(axis=1)
     if native_sr != sr:
         y = librosa.resample(y, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
