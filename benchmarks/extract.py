@@ -43,7 +43,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import librosa  # noqa: E402
 import soundfile as sf  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -56,6 +55,7 @@ from genrevae.features.audio import (  # noqa: E402
     resolve_jobs,
     warm_up,
 )
+from genrevae.features.reference import naive_features  # noqa: E402
 
 SR = 22050
 SEGMENT_S = 3.0
@@ -64,31 +64,6 @@ NEAR_ZERO = ("harmony_mean", "perceptr_mean")
 # Values below this (an MFCC mean that happens to be ~0) are compared absolutely.
 SMALL = 1e-2
 GENRES = ("blues", "classical", "disco", "hiphop", "jazz", "metal", "reggae", "rock")
-
-
-def naive_features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """The common recipe, one librosa call per feature (reflect padding and the beat
-    tracker's tempo, as the Kaggle GTZAN table was made); returns (log_mel, features)."""
-    pad = {"pad_mode": "reflect"}
-    harmonic, percussive = librosa.effects.hpss(y=y, pad_mode="reflect")
-    parts = [
-        librosa.feature.chroma_stft(y=y, sr=sr, **pad),
-        librosa.feature.rms(y=y, **pad),
-        librosa.feature.spectral_centroid(y=y, sr=sr, **pad),
-        librosa.feature.spectral_bandwidth(y=y, sr=sr, **pad),
-        librosa.feature.spectral_rolloff(y=y, sr=sr, **pad),
-        librosa.feature.zero_crossing_rate(y=y),
-        harmonic,
-        percussive,
-    ]
-    values = [v for p in parts for v in (float(np.mean(p)), float(np.var(p)))]
-    onset = librosa.onset.onset_strength(y=y, sr=sr, aggregate=np.median, **pad)
-    tempo, _ = librosa.beat.beat_track(onset_envelope=onset, sr=sr)
-    values.append(float(np.atleast_1d(tempo)[0]))
-    for row in librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, **pad):
-        values += [float(np.mean(row)), float(np.var(row))]
-    log_mel = librosa.power_to_db(S=librosa.feature.melspectrogram(y=y, sr=sr, n_mels=128, **pad))
-    return log_mel.astype(np.float32), np.asarray(values)
 
 
 class TreeMemory(threading.Thread):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 
-import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -23,6 +22,7 @@ from genrevae.features.audio import (
     segment_features,
     track_features,
 )
+from genrevae.features.reference import naive_features
 
 SR = 22050
 
@@ -93,28 +93,8 @@ def test_segment_features_shapes(n_samples, hop, n_mels, n_mfcc):
 
 
 def _naive_reference(y: np.ndarray, sr: int) -> np.ndarray:
-    """One librosa call per feature on the waveform, as the Kaggle GTZAN table was made:
-    reflect padding (librosa's default before 0.10) and the beat tracker's tempo."""
-    pad = {"pad_mode": "reflect"}
-    harmonic, percussive = librosa.effects.hpss(y=y, pad_mode="reflect")
-    parts = [
-        librosa.feature.chroma_stft(y=y, sr=sr, **pad),
-        librosa.feature.rms(y=y, **pad),
-        librosa.feature.spectral_centroid(y=y, sr=sr, **pad),
-        librosa.feature.spectral_bandwidth(y=y, sr=sr, **pad),
-        librosa.feature.spectral_rolloff(y=y, sr=sr, **pad),
-        librosa.feature.zero_crossing_rate(y=y),
-        harmonic,
-        percussive,
-    ]
-    values = [v for p in parts for v in (float(np.mean(p)), float(np.var(p)))]
-    tempo, _ = librosa.beat.beat_track(
-        onset_envelope=librosa.onset.onset_strength(y=y, sr=sr, aggregate=np.median, **pad), sr=sr
-    )
-    values.append(float(np.atleast_1d(tempo)[0]))
-    for row in librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, **pad):
-        values += [float(np.mean(row)), float(np.var(row))]
-    return np.asarray(values)
+    """One librosa call per feature on the waveform (genrevae.features.reference)."""
+    return naive_features(y, sr)[1]
 
 
 def _assert_matches_reference(y: np.ndarray) -> None:
