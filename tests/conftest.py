@@ -51,3 +51,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "gtzan_sample").is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models train faster on one thread, and do not stall when the cores are busy."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

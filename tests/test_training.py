@@ -48,13 +48,7 @@ def new_model(seed: int = 0) -> VAE:
     return VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models train faster on one thread, and do not stall when the cores are busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ loop, learning a toy problem, and carrying a KL term that is zero exactly where 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -53,12 +51,7 @@ def toy(name: str, n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray | None
     return x.astype(np.float32), c, cluster
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def train(name: str, model: LatentModel, x, c, *, n_train: int, **kwargs):
