@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genrevae.data.audio import load_audio, segment_bounds
+from genrevae.data.audio import load_audio
 from genrevae.errors import DataError
-from genrevae.features.audio import segment_features
+from genrevae.features.audio import batch_features
 from genrevae.io import load_json
 from genrevae.model_input import one_hot, standardise_mel
 from genrevae.training import latent_means, load_model
@@ -69,30 +69,27 @@ class Predictor:
         self.cluster_ids = [int(k) for k in centres]
         self.centres = np.array([centres[k] for k in centres]) if centres else None
 
-    def _segments(self, path: str | Path) -> list[np.ndarray]:
+    def _segments(self, path: str | Path) -> np.ndarray:
+        """The song's full segments, shape (n_seg, n); a short song is zero-padded to one."""
         f = self.meta["features"]
         y = load_audio(path, sr=f["sample_rate"])
         length = round(f["segment_seconds"] * f["sample_rate"])
         if len(y) < length:
             y = np.pad(y, (0, length - len(y)))
-        return [y[a:b] for a, b in segment_bounds(len(y), sr=f["sample_rate"],
-                                                    seconds=f["segment_seconds"])]
+        n_seg = len(y) // length
+        return y[: n_seg * length].reshape(n_seg, length)
 
     def model_input(self, path: str | Path) -> np.ndarray:
         """The model's input for each segment of the song at ``path``."""
         f = self.meta["features"]
-        mels, feats = [], []
-        for seg in self._segments(path):
-            mel, feat = segment_features(seg, sr=f["sample_rate"], n_fft=f["n_fft"],
-                                         hop_length=f["hop_length"], n_mels=f["n_mels"],
-                                         n_mfcc=f["n_mfcc"])
-            mels.append(mel)
-            feats.append(feat)
+        mels, feats = batch_features(self._segments(path), sr=f["sample_rate"], n_fft=f["n_fft"],
+                                     hop_length=f["hop_length"], n_mels=f["n_mels"],
+                                     n_mfcc=f["n_mfcc"])
         if self.meta["input"] == "mel":
-            return standardise_mel(np.stack(mels), np.asarray(self.meta["mel_mean"]),
+            return standardise_mel(mels, np.asarray(self.meta["mel_mean"]),
                                    np.asarray(self.meta["mel_std"]))
         fuse = self.meta["fuse"]
-        audio = (np.stack(feats) - np.asarray(fuse["audio_mean"])) / np.asarray(fuse["audio_scale"])
+        audio = (feats - np.asarray(fuse["audio_mean"])) / np.asarray(fuse["audio_scale"])
         if self.meta["input"] == "audio":
             return audio.astype(np.float32)
         # hybrid: a new song has no lyrics; the lyrics block takes the train mean (0), as
