@@ -5,7 +5,7 @@ On the same clips, in one process run, it times
   (a) the naive recipe: one librosa call per feature on every 3-s segment, each computing
       its own STFT, librosa.effects.hpss for the harmonic/percussive columns, the beat
       tracker's tempo, and one more call for the log-mel (what the pipeline stores);
-  (b) genrevae.features.audio.CorpusExtraction (one STFT per segment, memory-mapped
+  (b) genrevae.features.extraction.CorpusExtraction (one STFT per segment, memory-mapped
       output) with 1 process and with all cores,
 
 and prints CPU and wall milliseconds per 30-s clip (10 segments) per core, the speed-up,
@@ -49,12 +49,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from genrevae.config import FeaturesConfig  # noqa: E402
 from genrevae.data.audio import load_audio  # noqa: E402
 from genrevae.data.synthetic import generate_track  # noqa: E402
-from genrevae.features.audio import (  # noqa: E402
-    CorpusExtraction,
-    handcrafted_columns,
-    resolve_jobs,
-    warm_up,
-)
+from genrevae.features.audio import handcrafted_columns  # noqa: E402
+from genrevae.features.extraction import CorpusExtraction, resolve_jobs, warm_up  # noqa: E402
 from genrevae.features.reference import naive_features  # noqa: E402
 
 SR = 22050

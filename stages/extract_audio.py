@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from genrevae.errors import DataError
-from genrevae.features.audio import CorpusExtraction, handcrafted_columns, partial_root
+from genrevae.features.audio import handcrafted_columns
+from genrevae.features.extraction import CorpusExtraction, partial_root
 from genrevae.io import load_csv, load_manifest, save_csv, save_json, save_npy
 from genrevae.stage import log, run_stage
 

@@ -1,5 +1,6 @@
 """Per-segment audio features: column names in the Kaggle GTZAN order, shapes, values equal
-to plain librosa calls on the waveform, and robust batch extraction."""
+to plain librosa calls on the waveform, batches, and the torch path. Cutting files into
+segments and extracting a corpus are tested in test_corpus_extraction.py."""
 
 from __future__ import annotations
 
@@ -9,43 +10,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrevae.config import FeaturesConfig
 from genrevae.data.synthetic import generate_track
-from genrevae.errors import AudioError
 from genrevae.features.audio import (
-    TrackFeatures,
     batch_features,
-    extract_many,
     handcrafted_columns,
     n_frames,
-    resolve_jobs,
     segment_features,
-    track_features,
 )
 from genrevae.features.reference import naive_features
 
 SR = 22050
 
 
-def _cfg(n_jobs: int = 1) -> FeaturesConfig:
-    return FeaturesConfig(sample_rate=SR, segment_seconds=1.0, n_fft=2048, hop_length=512,
-                          n_mels=128, n_mfcc=20, n_jobs=n_jobs)
-
-
 def _synthetic(genre: str = "rock", index: int = 0, seconds: float = 2.0) -> np.ndarray:
     return generate_track(genre, index, languages=("english",),
                           duration=seconds, sr=SR, instrumental_fraction=0.2, seed=3).audio
-
-
-@pytest.fixture(scope="module")
-def wav_dir(tmp_path_factory):
-    """Two good synthetic WAVs (2 s and 1.5 s), a text file named .wav and a 0.5-s clip."""
-    d = tmp_path_factory.mktemp("wavs")
-    sf.write(d / "long.wav", _synthetic("metal", 0, 2.0), SR, subtype="FLOAT")
-    sf.write(d / "short_ok.wav", _synthetic("jazz", 1, 1.5), SR, subtype="FLOAT")
-    (d / "bad.wav").write_text("not audio at all\n", encoding="utf-8")
-    sf.write(d / "tiny.wav", _synthetic("blues", 2, 0.5), SR, subtype="FLOAT")
-    return d
 
 
 def test_handcrafted_columns_length_and_order():
@@ -164,70 +143,3 @@ def test_torch_path_matches_numpy_path(shared_data):
                      else 1e-4 if c.startswith("mfcc") and c.endswith("_mean") else 0.0
                      for c in handcrafted_columns()])
     assert np.all(np.abs(feats_t - feats) <= atol + 1e-4 * np.abs(feats))
-
-
-def test_track_features_cuts_full_segments(wav_dir):
-    """A 2-s file in 1-s segments gives 2 segments at offsets 0 and 1 s, each equal to
-    segment_features of its slice; a 1.5-s file gives 1 segment (tail dropped)."""
-    cfg = _cfg()
-    tf = track_features(wav_dir / "long.wav", cfg)
-    assert isinstance(tf, TrackFeatures)
-    np.testing.assert_array_equal(tf.offsets, [0.0, 1.0])
-    assert tf.log_mel.shape == (2, 128, n_frames(SR, 512))
-    assert tf.handcrafted.shape == (2, 57)
-    y, _ = sf.read(wav_dir / "long.wav", dtype="float32")
-    mel1, feats1 = segment_features(y[SR:2 * SR], sr=SR, n_fft=2048, hop_length=512,
-                                    n_mels=128, n_mfcc=20)
-    np.testing.assert_array_equal(tf.log_mel[1], mel1)
-    np.testing.assert_array_equal(tf.handcrafted[1], feats1)
-    assert track_features(wav_dir / "short_ok.wav", cfg).handcrafted.shape == (1, 57)
-
-
-def test_track_features_refuses_clip_shorter_than_a_segment(wav_dir):
-    """A 0.5-s clip with 1-s segments raises AudioError naming the file and durations."""
-    path = wav_dir / "tiny.wav"
-    with pytest.raises(AudioError, match=r"tiny\.wav: 0\.50 s is shorter than one 1-s segment"):
-        track_features(path, _cfg())
-
-
-def test_extract_many_reports_bad_files_and_keeps_order(wav_dir):
-    """Bad files yield a reason string, not an exception; results follow input order."""
-    paths = [str(wav_dir / n) for n in ("long.wav", "bad.wav", "short_ok.wav", "tiny.wav")]
-    results = extract_many(paths, _cfg(1), progress=False)
-    assert [type(r) for r in results] == [TrackFeatures, str, TrackFeatures, str]
-    assert results[0].handcrafted.shape[0] == 2
-    assert results[2].handcrafted.shape[0] == 1
-    assert results[1].startswith(paths[1]) and "cannot decode" in results[1]
-    assert "shorter than one" in results[3]
-
-
-def test_extract_many_is_identical_with_two_processes(wav_dir):
-    """n_jobs=2 (a process pool) gives exactly the arrays and reasons of n_jobs=1."""
-    paths = [str(wav_dir / n) for n in ("short_ok.wav", "bad.wav", "long.wav")]
-    serial = extract_many(paths, _cfg(1), progress=False)
-    parallel = extract_many(paths, _cfg(2), progress=False)
-    assert len(serial) == len(parallel) == 3
-    for a, b in zip(serial, parallel, strict=True):
-        assert type(a) is type(b)
-        if isinstance(a, str):
-            assert a == b
-        else:
-            np.testing.assert_array_equal(a.offsets, b.offsets)
-            np.testing.assert_array_equal(a.log_mel, b.log_mel)
-            np.testing.assert_array_equal(a.handcrafted, b.handcrafted)
-
-
-def test_extract_many_empty_input():
-    """No paths, no results."""
-    assert extract_many([], _cfg(2), progress=False) == []
-
-
-@pytest.mark.parametrize("n_jobs", [1, 3, 7])
-def test_resolve_jobs_positive_is_kept(n_jobs):
-    """A positive n_jobs is used as is."""
-    assert resolve_jobs(n_jobs) == n_jobs
-
-
-def test_resolve_jobs_zero_means_available_cores():
-    """n_jobs=0 means one worker per usable core (at least one)."""
-    assert resolve_jobs(0) >= 1

@@ -1,6 +1,7 @@
-"""Corpus extraction into memory-mapped arrays: shapes and dtypes, identical results with
-one or two processes, resuming after a kill, header/decoded length mismatches, stale work
-folders, and the extract_audio stage end to end."""
+"""Corpus extraction into memory-mapped arrays: cutting a file into segments, shapes and
+dtypes, unusable files reported in input order, identical results with one or two
+processes, empty input, resuming after a kill, header/decoded length mismatches, stale
+work folders, and the extract_audio stage end to end."""
 
 from __future__ import annotations
 
@@ -18,21 +19,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 import genrevae.data.audio as data_audio
-import genrevae.features.audio as fa
+import genrevae.features.extraction as ex
 from genrevae.config import FeaturesConfig, from_dict
 from genrevae.data.audio import expected_segments, load_audio
 from genrevae.data.synthetic import generate_track
-from genrevae.errors import ConfigError, DataError
-from genrevae.features.audio import (
+from genrevae.errors import AudioError, ConfigError, DataError
+from genrevae.features.audio import batch_features, handcrafted_columns, n_frames, resolve_device
+from genrevae.features.extraction import (
     CorpusExtraction,
     TrackOutcome,
-    extract_many,
-    handcrafted_columns,
-    n_frames,
+    load_segments,
     partial_root,
-    resolve_device,
+    resolve_jobs,
 )
 
 SR = 22050
@@ -61,6 +62,19 @@ def corpus(tmp_path_factory) -> list[str]:
     return [*paths[:4], str(d / "bad.wav"), *paths[4:], str(d / "silent.wav")]
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Two good generated WAVs (2 s and 1.5 s), a text file named .wav and a 0.5-s clip."""
+    d = tmp_path_factory.mktemp("clips")
+    for name, genre, seconds in (("long", "metal", 2.0), ("short_ok", "jazz", 1.5),
+                                 ("tiny", "blues", 0.5)):
+        y = generate_track(genre, 0, languages=("english",), duration=seconds, sr=SR,
+                           instrumental_fraction=0.2, seed=3).audio
+        sf.write(d / f"{name}.wav", y, SR, subtype="FLOAT")
+    (d / "bad.wav").write_text("not audio at all\n", encoding="utf-8")
+    return d
+
+
 def _atol() -> np.ndarray:
     """Absolute slack per feature for comparing two implementations: the harmonic and
     percussive means are ~0 by construction, and an MFCC mean can be ~0 by chance, where
@@ -69,6 +83,24 @@ def _atol() -> np.ndarray:
     return np.array([1e-6 if c in ("harmony_mean", "perceptr_mean")
                      else 1e-4 if c.startswith("mfcc") and c.endswith("_mean") else 0.0
                      for c in handcrafted_columns()])
+
+
+def _per_track(paths, cfg) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each track on its own, in memory: load_segments then batch_features (None where
+    load_segments refuses the file), on one BLAS thread as extraction computes (a
+    multi-threaded matrix product may round differently)."""
+    out = []
+    with threadpool_limits(1):
+        for path in paths:
+            try:
+                segments = load_segments(path, cfg)
+            except AudioError:
+                out.append(None)
+                continue
+            out.append(batch_features(segments, sr=cfg.sample_rate, n_fft=cfg.n_fft,
+                                      hop_length=cfg.hop_length, n_mels=cfg.n_mels,
+                                      n_mfcc=cfg.n_mfcc))
+    return out
 
 
 def _extract(paths, cfg, workdir: Path) -> tuple[list[TrackOutcome], np.ndarray, np.ndarray]:
@@ -86,23 +118,65 @@ def reference(corpus, tmp_path_factory):
     return _extract(corpus, _cfg(1), tmp_path_factory.mktemp("serial"))
 
 
+def test_load_segments_cuts_full_segments(clips):
+    """A 2-s file in 1-s segments gives 2 rows, row i the file's samples from i s; a 1.5-s
+    file gives 1 (the tail is dropped)."""
+    y, _ = sf.read(clips / "long.wav", dtype="float32")
+    segments = load_segments(clips / "long.wav", _cfg())
+    assert segments.shape == (2, SR) and segments.dtype == np.float32
+    np.testing.assert_array_equal(segments, y[: 2 * SR].reshape(2, SR))
+    y, _ = sf.read(clips / "short_ok.wav", dtype="float32")
+    np.testing.assert_array_equal(load_segments(clips / "short_ok.wav", _cfg()), y[None, :SR])
+
+
+def test_load_segments_refuses_clip_shorter_than_a_segment(clips):
+    """A 0.5-s clip with 1-s segments raises AudioError naming the file and durations."""
+    with pytest.raises(AudioError, match=r"tiny\.wav: 0\.50 s is shorter than one 1-s segment"):
+        load_segments(clips / "tiny.wav", _cfg())
+
+
 def test_memmapped_outputs_have_the_documented_shapes_and_values(corpus, reference):
     """mel (n_seg, n_mels, frames) and handcrafted (n_seg, 57), float32 .npy files that
-    open memory-mapped; rows equal the in-memory extraction's, track after track; the
-    unusable files yield reasons and no rows."""
+    open memory-mapped; rows equal each track's segments computed on their own, track
+    after track; the unusable files yield reasons (naming the file) and no rows."""
     outcomes, mel, hand = reference
-    memory = extract_many(corpus, _cfg(1), progress=False)
-    kept = [m for m in memory if not isinstance(m, str)]
-    n_seg = sum(len(m.offsets) for m in kept)
+    memory = _per_track(corpus, _cfg(1))
+    kept = [m for m in memory if m is not None]
+    n_seg = sum(len(m[0]) for m in kept)
     assert isinstance(mel, np.memmap) and isinstance(hand, np.memmap)
     assert mel.shape == (n_seg, 128, n_frames(SR, 512)) and mel.dtype == np.float32
     assert hand.shape == (n_seg, len(handcrafted_columns())) and hand.dtype == np.float32
-    np.testing.assert_array_equal(mel, np.concatenate([m.log_mel for m in kept]))
-    np.testing.assert_array_equal(hand, np.concatenate([m.handcrafted for m in kept]).astype(np.float32))
-    assert [o.n_segments for o in outcomes] == [len(m.offsets) if not isinstance(m, str) else 0
-                                                for m in memory]
-    assert "cannot decode" in outcomes[4].reason
+    np.testing.assert_array_equal(mel, np.concatenate([m[0] for m in kept]))
+    np.testing.assert_array_equal(hand, np.concatenate([m[1] for m in kept]).astype(np.float32))
+    assert [o.n_segments for o in outcomes] == [0 if m is None else len(m[0]) for m in memory]
+    assert [o.reason is None for o in outcomes] == [m is not None for m in memory]
+    assert outcomes[4].reason.startswith(corpus[4]) and "cannot decode" in outcomes[4].reason
     assert outcomes[-1].reason.endswith("silent")
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_unusable_files_are_reported_in_input_order(clips, tmp_path, n_jobs):
+    """An undecodable file and a clip shorter than a segment yield their reasons and no
+    rows, in place; the good files' rows follow input order (in-process and in a pool)."""
+    paths = [str(clips / f"{n}.wav") for n in ("long", "bad", "short_ok", "tiny")]
+    outcomes, mel, hand = _extract(paths, _cfg(n_jobs), tmp_path)
+    assert [o.n_segments for o in outcomes] == [2, 0, 1, 0]
+    assert outcomes[0].reason is None and outcomes[2].reason is None
+    assert outcomes[1].reason.startswith(paths[1]) and "cannot decode" in outcomes[1].reason
+    assert outcomes[3].reason.startswith(paths[3]) and "shorter than one" in outcomes[3].reason
+    memory = _per_track(paths, _cfg())
+    np.testing.assert_array_equal(mel, np.concatenate([memory[0][0], memory[2][0]]))
+    np.testing.assert_array_equal(
+        hand, np.concatenate([memory[0][1], memory[2][1]]).astype(np.float32))
+
+
+def test_empty_input_gives_empty_arrays(tmp_path):
+    """No paths: no outcomes, arrays with no rows but the row shape, no work folder left."""
+    outcomes, mel, hand = _extract([], _cfg(2), tmp_path)
+    assert outcomes == []
+    assert mel.shape == (0, 128, n_frames(SR, 512)) and mel.dtype == np.float32
+    assert hand.shape == (0, len(handcrafted_columns())) and hand.dtype == np.float32
+    assert not (tmp_path / ".audio.partial").exists()
 
 
 def test_one_and_two_processes_give_identical_arrays(corpus, reference, tmp_path):
@@ -115,20 +189,20 @@ def test_one_and_two_processes_give_identical_arrays(corpus, reference, tmp_path
 
 _KILLABLE = """
 import json, sys, time
-import genrevae.features.audio as fa
+import genrevae.features.extraction as ex
 from genrevae.config import FeaturesConfig
 
-fa.JOURNAL_EVERY_S = 0.0
-work = fa._extract_into
+ex.JOURNAL_EVERY_S = 0.0
+work = ex._extract_into
 
 def slow(job):
     out = work(job)
     time.sleep(0.3)
     return out
 
-fa._extract_into = slow
+ex._extract_into = slow
 paths, root, cfg = json.loads(sys.argv[1])
-fa.CorpusExtraction(paths, FeaturesConfig(**cfg), root).run(progress=False)
+ex.CorpusExtraction(paths, FeaturesConfig(**cfg), root).run(progress=False)
 """
 
 
@@ -152,7 +226,7 @@ def test_killed_extraction_resumes_with_only_the_missing_tracks(corpus, referenc
     script.write_text(_KILLABLE, encoding="utf-8")
     args = json.dumps([corpus, str(root), {**cfg.__dict__}])
     proc = subprocess.Popen([sys.executable, str(script), args], cwd=ROOT)
-    journal = root / fa.extraction_key(corpus, cfg) / "done.jsonl"
+    journal = root / ex.extraction_key(corpus, cfg) / "done.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if journal.exists() and len(journal.read_text().splitlines()) >= 3:
@@ -171,11 +245,11 @@ def test_killed_extraction_resumes_with_only_the_missing_tracks(corpus, referenc
             time.sleep(0.05)
         assert not any(_alive(w) for w in workers), "pool workers outlived their parent"
 
-    done_before = len(fa._Journal.read(journal.parent))
+    done_before = len(ex._Journal.read(journal.parent))
     assert 3 <= done_before < len(corpus)
     calls = []
-    work = fa._extract_into
-    monkeypatch.setattr(fa, "_extract_into", lambda job: calls.append(job[0]) or work(job))
+    work = ex._extract_into
+    monkeypatch.setattr(ex, "_extract_into", lambda job: calls.append(job[0]) or work(job))
     outcomes, mel, hand = _extract(corpus, _cfg(1), tmp_path)  # in-process: calls are seen
     assert len(calls) == len(corpus) - done_before
     assert outcomes == reference[0]
@@ -189,8 +263,8 @@ def test_device_path_batches_tracks_together(corpus, reference, tmp_path, monkey
     run here with torch on the CPU and 5-segment batches: the same outcomes, and values
     within 1e-4 of the CPU path."""
     pytest.importorskip("torch")
-    monkeypatch.setattr(fa, "resolve_device", lambda name: "torch-cpu")
-    monkeypatch.setattr(fa, "DEVICE_BATCH", 5)
+    monkeypatch.setattr(ex, "resolve_device", lambda name: "torch-cpu")
+    monkeypatch.setattr(ex, "DEVICE_BATCH", 5)
     outcomes, mel, hand = _extract(corpus, _cfg(2, device="cuda"), tmp_path)
     assert outcomes == reference[0]
     np.testing.assert_allclose(mel, reference[1], rtol=0, atol=1e-3)
@@ -203,8 +277,8 @@ def test_a_torn_journal_line_is_ignored(corpus, tmp_path):
     folder = tmp_path
     (folder / "done.jsonl").write_text('{"i": 0, "n": 2, "reason": null}\n{"i": 1, "n"',
                                        encoding="utf-8")
-    assert fa._Journal.read(folder) == {0: TrackOutcome(2)}
-    fa._Journal(folder).fh.close()
+    assert ex._Journal.read(folder) == {0: TrackOutcome(2)}
+    ex._Journal(folder).fh.close()
     assert (folder / "done.jsonl").read_text(encoding="utf-8").endswith("null}\n")
 
 
@@ -240,7 +314,7 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
                                                                     monkeypatch):
     """The work folder is keyed by the parameters and files; another key's folder is
     removed when not in use; a second extraction of the same folder is refused."""
-    monkeypatch.setattr(fa, "LOCK_WAIT_S", 0.2)
+    monkeypatch.setattr(ex, "LOCK_WAIT_S", 0.2)
     root = tmp_path / ".audio.partial"
     stale = root / "0123456789abcdef0123"
     stale.mkdir(parents=True)
@@ -254,6 +328,17 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
     with pytest.raises(DataError, match="another extraction"):
         CorpusExtraction(corpus[:2], _cfg(1), root).open()
     job.cleanup()
+
+
+@pytest.mark.parametrize("n_jobs", [1, 3, 7])
+def test_resolve_jobs_positive_is_kept(n_jobs):
+    """A positive n_jobs is used as is."""
+    assert resolve_jobs(n_jobs) == n_jobs
+
+
+def test_resolve_jobs_zero_means_available_cores():
+    """n_jobs=0 means one worker per usable core (at least one)."""
+    assert resolve_jobs(0) >= 1
 
 
 def test_device_setting(params):
