@@ -33,6 +33,17 @@ def main(cfg, args):
     n_conditions = 0 if inp.conditions is None else inp.conditions.shape[1]
     model = build_model(cfg.model, inp.x.shape[1:], n_conditions=n_conditions,
                         n_components=n_components)
+    if cfg.model.whiten:
+        if inp.observed is not None and not inp.observed[train | val].all():
+            raise DataError(f"model.whiten: model.input={cfg.model.input} has unobserved entries "
+                            "(tracks without lyrics); whiten a fully observed input (audio) or "
+                            "set model.whiten=false")
+        model.fit_whitening(inp.x[train])
+        if model.variational and cfg.model.beta >= 1.0:
+            log.warning("model.whiten with model.beta=%g: every whitened direction has the "
+                        "decoder's unit noise variance, so a beta of 1 or more can leave the "
+                        "latent unused; a beta below 1 (e.g. 0.1) is the usual choice",
+                        cfg.model.beta)
     log.info("training %s on %s input: %d train / %d val segments, %s -> %d dims",
              cfg.model.name, cfg.model.input, train.sum(), val.sum(), inp.x.shape[1:],
              cfg.model.latent_dim)

@@ -203,6 +203,9 @@ def _model_edits(params: dict, **edits) -> dict:
         ({"model__n_components": 1}, r"^model\.n_components: must be >= 2"),
         ({"train__kl_warmup_epochs": -2}, r"^train\.kl_warmup_epochs: must be >= 0"),
         ({"evaluate__target": "mood"}, r"^evaluate\.target: must be one of"),
+        ({"model__name": "conv_vae", "model__input": "mel", "model__whiten": True},
+         r"^model\.whiten: whitening applies to feature vectors"),
+        ({"model__whiten": "yes"}, r"^model\.whiten: "),
         ({"model__name": "conv_vae", "model__input": "mel", "data__name": "features_table",
           "data__root": "x"}, r"^model\.input: a feature table has no audio"),
     ],
@@ -223,6 +226,7 @@ def test_model_validation_names_the_key(params, edits, message):
         {"model__name": "cvae", "model__condition": "source", "evaluate__target": "language"},
         {"model__name": "vade", "model__n_components": 2, "model__pretrain_epochs": 0},
         {"model__name": "ae", "model__input": "audio", "model__condition": "language"},
+        {"model__name": "vade", "model__input": "audio", "model__whiten": True},
     ],
 )
 def test_valid_model_settings_are_accepted(params, edits):

@@ -275,17 +275,26 @@ def test_tracks_with_lyrics_differ_from_their_pipeline_latent(pipeline, models, 
 # ---------------------------------------------------------------- other inputs: mel, condition
 
 
-@pytest.fixture(scope="module", params=["conv_vae", "cvae"])
-def variant(request, tmp_path_factory, pipeline: Path, params) -> tuple[str, Path]:
-    """The train stage re-run on the pipeline's features with another model (log-mel input
-    or a condition). Only latents are compared, so the hybrid run's probe is reused (the
-    latent dimension is the same) instead of running cluster and evaluate again."""
-    name = request.param
-    root = tmp_path_factory.mktemp(name)
+def _variant_params(params: dict, name: str) -> dict:
     p = tiny_params(params)
     p["train"]["device"] = "cpu"
-    p["model"].update(name=name, input="mel" if name == "conv_vae" else "hybrid",
-                      condition="language" if name == "cvae" else None)
+    if name == "vae_whiten":
+        p["model"].update(name="vae", input="audio", whiten=True)
+    else:
+        p["model"].update(name=name, input="mel" if name == "conv_vae" else "hybrid",
+                          condition="language" if name == "cvae" else None)
+    return p
+
+
+@pytest.fixture(scope="module", params=["conv_vae", "cvae", "vae_whiten"])
+def variant(request, tmp_path_factory, pipeline: Path, params) -> tuple[str, Path]:
+    """The train stage re-run on the pipeline's features with another model (log-mel input,
+    a condition, or whitened audio input). Only latents are compared, so the hybrid run's
+    probe is reused (the latent dimension is the same) instead of running cluster and
+    evaluate again."""
+    name = request.param
+    root = tmp_path_factory.mktemp(name)
+    p = _variant_params(params, name)
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     for part in ("data/prepared", "data/features"):
         shutil.copytree(pipeline / part, root / part)
@@ -295,19 +304,20 @@ def variant(request, tmp_path_factory, pipeline: Path, params) -> tuple[str, Pat
 
 
 def test_variant_predicts_its_pipeline_latent(capsys, variant, corpus) -> None:
-    """conv_vae: every track (lyrics play no part in log-mel input) predicts the mean of its
-    rows of z.npy. cvae: a track without lyrics, predicted under its own language, does too;
+    """conv_vae and the whitened audio vae: every track (lyrics play no part in their input)
+    predicts the mean of its rows of z.npy, so the whitening fit on train travels in the
+    checkpoint. cvae: a track without lyrics, predicted under its own language, does too;
     under another language it does not."""
     name, root = variant
     manifest, segments, _ = corpus
     z = np.load(root / "data/latent/z.npy")
     instrumental = manifest["lyrics"].isna()
-    if name == "conv_vae":  # tracks with and without lyrics
+    if name in ("conv_vae", "vae_whiten"):  # tracks with and without lyrics
         tracks = pd.concat([manifest[instrumental].head(2), manifest[~instrumental].head(2)])
     else:
         tracks = manifest[instrumental]
     for track in tracks.itertuples():
-        extra = [] if name == "conv_vae" else ["--condition", track.language]
+        extra = ["--condition", track.language] if name == "cvae" else []
         out, err, code = predict_json(capsys, str(root / track.path), "--model",
                                       str(root / "models"), *extra)
         assert code == 0, err
@@ -339,3 +349,18 @@ def test_cvae_condition_default_and_unknown_value(capsys, variant, corpus) -> No
                                 "--condition", "klingon")
     assert code == 2
     assert err.startswith("error:") and "klingon" in err
+
+
+def test_whitening_refuses_input_with_unobserved_entries(tmp_path, pipeline: Path, params) -> None:
+    """Hybrid input has no lyrics block for instrumental tracks: whitening it is refused with
+    one error naming model.whiten, and no checkpoint is written."""
+    p = _variant_params(params, "vae_whiten")
+    p["model"]["input"] = "hybrid"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    for part in ("data/prepared", "data/features"):
+        shutil.copytree(pipeline / part, tmp_path / part)
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "train.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "model.whiten" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "models" / "model.pt").exists()

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from genrevae.config import ModelConfig
-from genrevae.models.vae import VAE, kl_divergence, reconstruction_nll
+from genrevae.models.base import reconstruction_nll
+from genrevae.models.vae import VAE, kl_divergence
 from genrevae.stage import seed_everything
 from genrevae.training import (
     beta_at,
@@ -38,7 +39,7 @@ def manifold(rng: np.random.Generator, n: int, noise: float = 0.05) -> np.ndarra
 def model_config(**overrides) -> ModelConfig:
     values = {"name": "vae", "input": "audio", "latent_dim": LATENT_DIM, "hidden_dims": HIDDEN,
               "beta": 1.0, "dropout": 0.0, "free_bits": 0.0, "condition": None,
-              "n_components": None, "pretrain_epochs": 0}
+              "n_components": None, "pretrain_epochs": 0, "whiten": False}
     values.update(overrides)
     return ModelConfig(**values)
 

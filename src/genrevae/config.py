@@ -138,6 +138,10 @@ class ModelConfig:
     n_components: int | None
     # vade: autoencoder epochs before the mixture prior is fit and the KL switched on.
     pretrain_epochs: int
+    # Feature-vector models: whiten the input with the train split's covariance and measure
+    # reconstruction error in the whitened space (a Gaussian decoder whose noise covariance
+    # is the data's), so low-variance directions count as much as dominant ones.
+    whiten: bool
 
 
 @dataclass(frozen=True)
@@ -405,6 +409,8 @@ def validate(cfg: Config) -> None:
     if (m.name == "conv_vae") != (m.input == "mel"):
         _fail("model.input", "conv_vae reads input 'mel', and only conv_vae does; "
                              f"got model.name={m.name}, model.input={m.input}")
+    if m.whiten and m.input == "mel":
+        _fail("model.whiten", "whitening applies to feature vectors, not to log-mel input")
     if m.input == "mel" and d.name == "features_table":
         _fail("model.input", "a feature table has no audio, so no log-mel input")
     _non_negative("model.free_bits", m.free_bits)

@@ -19,7 +19,6 @@ from genrevae.config import ModelConfig
 from genrevae.errors import TrainingError
 from genrevae.io import atomic_path
 from genrevae.models.base import LatentModel
-from genrevae.models.vae import reconstruction_nll
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def _run_epoch(
             xb, mb = data.x[idx], data.mask[idx]
             cb = data.c[idx] if data.c is not None else None
             recon, mu, logvar, z = model(xb, cb)
-            rec = reconstruction_nll(xb, recon, mb)
+            rec = model.reconstruction_nll(xb, recon, mb)
             kl_dim, kl_extra = model.kl(mu, logvar, z)
             kl = kl_dim.sum(dim=1) + kl_extra
             if training:

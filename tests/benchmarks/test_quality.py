@@ -24,7 +24,7 @@ def table(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     columns = handcrafted_columns()
     rows = []
-    for g, genre in enumerate(("blues", "jazz", "rock")):
+    for genre in ("blues", "jazz", "rock"):
         centre = rng.normal(scale=2.0, size=len(columns))
         for i in range(24):
             feats = centre + rng.normal(size=len(columns))

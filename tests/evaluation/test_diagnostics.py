@@ -20,7 +20,7 @@ def model_of(name: str, seed: int = 0):
     cfg = ModelConfig(name=name, input="mel" if name == "conv_vae" else "audio",
                       latent_dim=LATENT, hidden_dims=(16,), beta=1.0, dropout=0.0, free_bits=0.0,
                       condition="language" if name == "cvae" else None, n_components=None,
-                      pretrain_epochs=0)
+                      pretrain_epochs=0, whiten=False)
     torch.manual_seed(seed)
     return build_model(cfg, MEL if name == "conv_vae" else (D,), n_conditions=2, n_components=3)
 

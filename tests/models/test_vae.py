@@ -1,4 +1,5 @@
-"""The VAE (shapes, sampling vs. mean, KL and masked reconstruction) and the model registry."""
+"""The VAE (shapes, sampling vs. mean, KL, masked and whitened reconstruction) and the model
+registry."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import torch
 
 from genrevae.config import MODEL_NAMES, ModelConfig
 from genrevae.models import registry
+from genrevae.models.base import reconstruction_nll
 from genrevae.models.registry import build_model
-from genrevae.models.vae import VAE, kl_divergence, reconstruction_nll
+from genrevae.models.vae import VAE, Whitening, kl_divergence
 
 GRID = [
     (10, 2, (8,)),
@@ -24,7 +26,7 @@ GRID = [
 def _model_config(**overrides) -> ModelConfig:
     values = {"name": "vae", "input": "audio", "latent_dim": 3, "hidden_dims": (16, 8),
               "beta": 1.0, "dropout": 0.0, "free_bits": 0.0, "condition": None,
-              "n_components": None, "pretrain_epochs": 0}
+              "n_components": None, "pretrain_epochs": 0, "whiten": False}
     values.update(overrides)
     return ModelConfig(**values)
 
@@ -150,6 +152,84 @@ def test_reconstruction_nll_mask_ignores_masked_entries(rng: np.random.Generator
     changed = reconstruction_nll(x_obs, recon, mask)
     assert changed[0] != base[0]
     torch.testing.assert_close(changed[1:], base[1:])
+
+
+def _correlated(rng: np.random.Generator, n: int = 400, d: int = 6) -> np.ndarray:
+    """Rows with strongly unequal, correlated directions (eigenvalues 1e-2 .. 25)."""
+    basis, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    scales = np.geomspace(5.0, 0.1, d)
+    return (rng.normal(size=(n, d)) * scales) @ basis.T + rng.normal(size=d)
+
+
+def test_whitening_gives_identity_covariance_and_inverts(rng: np.random.Generator) -> None:
+    x = _correlated(rng)
+    w = Whitening(x.shape[1], ridge=0.0).fit(x)
+    xw = w(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(xw.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(xw, rowvar=False), np.eye(x.shape[1]), atol=1e-3)
+    back = w.inverse(torch.as_tensor(xw, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(back, x, atol=1e-4)
+
+
+def test_whitening_ridge_floors_a_degenerate_direction(rng: np.random.Generator) -> None:
+    """A constant column has no variance: the floor keeps the map finite and bounded."""
+    x = _correlated(rng)
+    x[:, 2] = 3.0
+    w = Whitening(x.shape[1]).fit(x)
+    assert torch.isfinite(w.matrix).all()
+    assert float(w.matrix.abs().max()) < 1.0 / math.sqrt(1e-3 * np.cov(x, rowvar=False).trace()
+                                                         / x.shape[1]) + 1e-3
+
+
+def test_whitened_reconstruction_is_the_train_mahalanobis_distance(rng) -> None:
+    """0.5 (x - r)^T S^-1 (x - r), S the (ridge-floored) train covariance; the unwhitened
+    model keeps the unit-variance term."""
+    x = _correlated(rng)
+    model = VAE(x.shape[1], 2, (8,), whiten=True)
+    model.fit_whitening(x)
+    evals, evecs = np.linalg.eigh(np.cov(x, rowvar=False))
+    cov = (evecs * (evals + 1e-3 * evals.mean())) @ evecs.T
+    xb, rb = x[:5], x[5:10]
+    expected = 0.5 * np.einsum("ij,jk,ik->i", xb - rb, np.linalg.inv(cov), xb - rb)
+    got = model.reconstruction_nll(torch.as_tensor(xb, dtype=torch.float32),
+                                   torch.as_tensor(rb, dtype=torch.float32))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-3)
+    plain = VAE(x.shape[1], 2, (8,))
+    xt, rt = (torch.as_tensor(a, dtype=torch.float32) for a in (xb, rb))
+    torch.testing.assert_close(plain.reconstruction_nll(xt, rt), reconstruction_nll(xt, rt))
+
+
+def test_whitened_model_encodes_whitened_input_and_decodes_to_input_space(rng) -> None:
+    x = _correlated(rng)
+    model = VAE(x.shape[1], 2, (8,), whiten=True).eval()
+    model.fit_whitening(x)
+    xt = torch.as_tensor(x[:4], dtype=torch.float32)
+    h = model.encoder(model.whitening(xt))
+    torch.testing.assert_close(model.encode(xt)[0], model.to_mu(h))
+    z = torch.zeros(1, 2)
+    torch.testing.assert_close(model.decode(z),
+                               model.whitening.inverse(model.decoder(z)))
+
+
+def test_whitened_model_refuses_masked_entries(rng) -> None:
+    x = torch.as_tensor(_correlated(rng, n=10), dtype=torch.float32)
+    model = VAE(x.shape[1], 2, (8,), whiten=True)
+    mask = torch.ones_like(x)
+    model.reconstruction_nll(x, x, mask)  # all observed: fine
+    mask[0, 0] = 0
+    with pytest.raises(ValueError, match="fully observed"):
+        model.reconstruction_nll(x, x, mask)
+
+
+def test_whitening_is_saved_with_the_weights(rng) -> None:
+    x = _correlated(rng)
+    model = VAE(x.shape[1], 2, (8,), whiten=True)
+    model.fit_whitening(x)
+    clone = build_model(_model_config(latent_dim=2, hidden_dims=(8,), whiten=True), (x.shape[1],))
+    clone.load_state_dict(model.state_dict())
+    torch.testing.assert_close(clone.whitening.matrix, model.whitening.matrix)
+    with pytest.raises(ValueError, match="without whitening"):
+        VAE(x.shape[1], 2, (8,)).fit_whitening(x)
 
 
 def test_build_model_vae() -> None:

@@ -28,6 +28,17 @@ def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
+def reconstruction_nll(
+    x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Unit-variance Gaussian negative log-likelihood (up to a constant) per sample,
+    summed over the observed entries only; shape (batch,). Any input shape (batch, ...)."""
+    err = 0.5 * (x - recon).pow(2)
+    if mask is not None:
+        err = err * mask
+    return err.flatten(start_dim=1).sum(dim=1)
+
+
 class LatentModel(nn.Module):
     """Base class. Subclasses set ``latent_dim`` and implement :meth:`encode`/:meth:`decode`.
 
@@ -54,6 +65,13 @@ class LatentModel(nn.Module):
         mu, logvar = self.encode(x, c)
         z = self.reparameterize(mu, logvar) if (self.training and self.variational) else mu
         return self.decode(z, c), mu, logvar, z
+
+    def reconstruction_nll(
+        self, x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The reconstruction term per sample, shape (batch,): by default a unit-variance
+        Gaussian over the observed entries (:func:`reconstruction_nll`)."""
+        return reconstruction_nll(x, recon, mask)
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor):
         """(per-dimension KL, shape (batch, latent); extra KL not split by dimension,

@@ -26,8 +26,10 @@ def build_model(
         return ConvVAE(tuple(input_shape), cfg.latent_dim, dropout=cfg.dropout)
     (input_dim,) = input_shape
     if cfg.name == "cvae":
-        return VAE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout, n_conditions=n_conditions)
+        return VAE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
+                   n_conditions=n_conditions, whiten=cfg.whiten)
     if cfg.name == "vade":
         return VaDE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
-                    n_components=n_components)
-    return MODELS[cfg.name](input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout)
+                    n_components=n_components, whiten=cfg.whiten)
+    return MODELS[cfg.name](input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
+                            whiten=cfg.whiten)

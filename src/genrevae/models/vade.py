@@ -18,9 +18,9 @@ class VaDE(VAE):
 
     def __init__(
         self, input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], dropout: float = 0.0,
-        n_components: int = 10,
+        n_components: int = 10, whiten: bool = False,
     ) -> None:
-        super().__init__(input_dim, latent_dim, hidden_dims, dropout)
+        super().__init__(input_dim, latent_dim, hidden_dims, dropout, whiten=whiten)
         self.n_components = n_components
         self.pi_logits = nn.Parameter(torch.zeros(n_components))
         self.mu_c = nn.Parameter(torch.randn(n_components, latent_dim) * 0.5)

@@ -2,10 +2,47 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from genrevae.models.base import LatentModel, gaussian_kl_per_dim, mlp
+
+
+class Whitening(nn.Module):
+    """A fixed affine map x -> (x - mean) W with W W^T = inverse covariance (ZCA), fit on
+    the train split; its inverse maps back. Buffers, so it is saved with the weights."""
+
+    def __init__(self, dim: int, ridge: float = 1e-3) -> None:
+        super().__init__()
+        self.ridge = ridge
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("matrix", torch.eye(dim))
+        self.register_buffer("inverse_matrix", torch.eye(dim))
+
+    @torch.no_grad()
+    def fit(self, x: np.ndarray) -> Whitening:
+        """Mean and covariance of ``x`` (n, dim); eigenvalues are floored at ``ridge`` times
+        their mean, so a direction with (almost) no variance is not blown up."""
+        x = np.asarray(x, dtype=np.float64)
+        if len(x) < 2:
+            raise ValueError("whitening needs at least 2 rows")
+        mean = x.mean(axis=0)
+        evals, evecs = np.linalg.eigh(np.cov(x - mean, rowvar=False).reshape(x.shape[1], -1))
+        evals = np.maximum(evals, 0.0) + self.ridge * max(float(evals.mean()), 1e-12)
+        dev = self.mean.device
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
+        self.matrix.copy_(torch.as_tensor((evecs / np.sqrt(evals)) @ evecs.T,
+                                          dtype=torch.float32, device=dev))
+        self.inverse_matrix.copy_(torch.as_tensor((evecs * np.sqrt(evals)) @ evecs.T,
+                                                  dtype=torch.float32, device=dev))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) @ self.matrix
+
+    def inverse(self, xw: torch.Tensor) -> torch.Tensor:
+        return xw @ self.inverse_matrix + self.mean
 
 
 class VAE(LatentModel):
@@ -14,12 +51,16 @@ class VAE(LatentModel):
     The decoder output is linear (a Gaussian mean with unit variance), which suits inputs
     standardised to zero mean and unit variance. With ``n_conditions > 0`` it is a
     conditional VAE: the one-hot condition is appended to the encoder and decoder inputs,
-    so the latent need not encode it.
+    so the latent need not encode it. With ``whiten=True`` the encoder sees the input
+    whitened (:class:`Whitening`, fit with :meth:`fit_whitening` before training), the
+    decoder works in that space and reconstruction error is measured there: a Gaussian
+    decoder whose noise covariance is the train split's, not the identity, so directions
+    of low variance (often the discriminative ones) are not drowned by dominant ones.
     """
 
     def __init__(
         self, input_dim: int, latent_dim: int, hidden_dims: tuple[int, ...], dropout: float = 0.0,
-        n_conditions: int = 0,
+        n_conditions: int = 0, whiten: bool = False,
     ) -> None:
         super().__init__()
         self.input_dim = input_dim
@@ -32,6 +73,13 @@ class VAE(LatentModel):
             mlp([latent_dim + n_conditions, *reversed(hidden_dims)], dropout),
             nn.Linear(hidden_dims[0], input_dim),
         )
+        self.whitening = Whitening(input_dim) if whiten else None
+
+    def fit_whitening(self, x: np.ndarray) -> None:
+        """Fit the input whitening on (train) rows ``x``; a model built without it refuses."""
+        if self.whitening is None:
+            raise ValueError("this model was built without whitening")
+        self.whitening.fit(x)
 
     def _with(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if self.n_conditions == 0:
@@ -42,11 +90,25 @@ class VAE(LatentModel):
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
         """(mu, logvar), each of shape (batch, latent_dim)."""
+        if self.whitening is not None:
+            x = self.whitening(x)
         h = self.encoder(self._with(x, c))
         return self.to_mu(h), self.to_logvar(h).clamp(-10.0, 10.0)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self._with(z, c))
+        """The reconstruction in input space (un-whitened when the model whitens)."""
+        out = self.decoder(self._with(z, c))
+        return out if self.whitening is None else self.whitening.inverse(out)
+
+    def reconstruction_nll(
+        self, x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.whitening is None:
+            return super().reconstruction_nll(x, recon, mask)
+        if mask is not None and not bool(mask.all()):
+            raise ValueError("a whitened model needs fully observed input (no masked entries)")
+        # (x - recon) W = whiten(x) - whiten(recon): the error in the whitened space.
+        return 0.5 * ((x - recon) @ self.whitening.matrix).pow(2).sum(dim=1)
 
 
 class AE(VAE):
@@ -56,22 +118,10 @@ class AE(VAE):
     variational = False
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
-        h = self.encoder(self._with(x, c))
-        mu = self.to_mu(h)
+        mu, _ = super().encode(x, c)
         return mu, torch.zeros_like(mu)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per sample, shape (batch,)."""
     return gaussian_kl_per_dim(mu, logvar).sum(dim=1)
-
-
-def reconstruction_nll(
-    x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Unit-variance Gaussian negative log-likelihood (up to a constant) per sample,
-    summed over the observed entries only; shape (batch,). Any input shape (batch, ...)."""
-    err = 0.5 * (x - recon).pow(2)
-    if mask is not None:
-        err = err * mask
-    return err.flatten(start_dim=1).sum(dim=1)
