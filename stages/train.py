@@ -34,7 +34,7 @@ def main(cfg, args):
     model = build_model(cfg.model, inp.x.shape[1:], n_conditions=n_conditions,
                         n_components=n_components)
     if cfg.model.whiten:
-        if inp.observed is not None and not inp.observed[train | val].all():
+        if inp.observed is not None and not inp.observed[inp.usable].all():
             raise DataError(f"model.whiten: model.input={cfg.model.input} has unobserved entries "
                             "(tracks without lyrics); whiten a fully observed input (audio) or "
                             "set model.whiten=false")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from genrevae.cli import main as cli_main
@@ -364,3 +365,19 @@ def test_whitening_refuses_input_with_unobserved_entries(tmp_path, pipeline: Pat
     assert proc.returncode != 0
     assert "model.whiten" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "models" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("variant", ["vae_whiten"], indirect=True)
+def test_whitened_hybrid_model_is_refused(capsys, tmp_path, variant, songs) -> None:
+    """A model that whitens hybrid input (possible when every track has lyrics) cannot take
+    a new song, which has none: one clear error instead of a latent from unseen input."""
+    from genrevae.training import load_checkpoint
+
+    _, root = variant
+    ckpt = load_checkpoint(root / "models" / "model.pt")
+    ckpt["meta"]["input"] = "hybrid"
+    torch.save(ckpt, tmp_path / "model.pt")
+    shutil.copy(root / "models" / "probe.json", tmp_path / "probe.json")
+    _, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(tmp_path))
+    assert code == 2
+    assert err.startswith("error:") and "whitens hybrid input" in err

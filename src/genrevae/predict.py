@@ -55,6 +55,11 @@ class Predictor:
         if self.meta["input"] == "lyrics":
             raise DataError("this model reads lyrics only; predict works from audio "
                             "(model.input audio, hybrid or mel)")
+        if self.meta["input"] == "hybrid" and self.model_cfg.whiten:
+            # Whitening mixes the lyrics block into every direction, and a new song has
+            # no lyrics: trained on fully observed rows, the model never saw that case.
+            raise DataError("this model whitens hybrid input, which needs lyrics; predict "
+                            "works from audio (train with model.input=audio to predict)")
         self.condition = None
         if condition is not None and not self.meta.get("condition_categories"):
             raise DataError("--condition applies to a cvae only; this model is "
