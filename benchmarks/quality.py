@@ -164,7 +164,9 @@ def main() -> None:
     print_table(rows, f"{table.name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
                       f"~{data['n_test_segments']} test segments per split; seeds "
                       f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
-                      f"{params['train']['epochs']} epochs max; mean ± sd over seeds")
+                      f"{params['train']['epochs']} epochs max"
+                      + (f"; overrides {' '.join(args.override)}" if args.override else "")
+                      + "; mean ± sd over seeds")
     for r in rows:
         print(json.dumps(r))
 

@@ -60,7 +60,8 @@ def main(cfg, args):
         c_val=rows(inp.conditions, val), beta=cfg.model.beta, epochs=cfg.train.epochs,
         batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
         patience=cfg.train.patience, kl_warmup_epochs=cfg.train.kl_warmup_epochs,
-        free_bits=cfg.model.free_bits, pretrain_epochs=cfg.model.pretrain_epochs,
+        free_bits=cfg.model.free_bits, input_dropout=cfg.model.input_dropout,
+        pretrain_epochs=cfg.model.pretrain_epochs,
         on_pretrained=init_prior if cfg.model.name == "vade" else None,
         seed=cfg.seed, device=resolve_device(cfg.train.device),
     )

@@ -199,6 +199,8 @@ def _model_edits(params: dict, **edits) -> dict:
         ({"model__name": "cvae", "model__condition": "source", "evaluate__target": "source"},
          r"^model\.condition: .*'source'"),
         ({"model__free_bits": -0.1}, r"^model\.free_bits: must be >= 0"),
+        ({"model__input_dropout": 1.0}, r"^model\.input_dropout: must be in \[0, 1\)"),
+        ({"model__input_dropout": -0.1}, r"^model\.input_dropout: must be in \[0, 1\)"),
         ({"model__pretrain_epochs": -1}, r"^model\.pretrain_epochs: must be >= 0"),
         ({"model__n_components": 1}, r"^model\.n_components: must be >= 2"),
         ({"train__kl_warmup_epochs": -2}, r"^train\.kl_warmup_epochs: must be >= 0"),

@@ -477,3 +477,72 @@ def test_cvae_latents_follow_their_own_condition(rng: np.random.Generator) -> No
     model, x, c = variant("cvae")
     perm = rng.permutation(len(x))
     assert not np.allclose(latent_means(model, x, c[perm]), latent_means(model, x, c))
+
+
+class _Recording(VAE):
+    """A VAE that keeps what its encoder saw and what its loss was scored against."""
+
+    def __init__(self) -> None:
+        super().__init__(INPUT_DIM, LATENT_DIM, HIDDEN)
+        self.encoded: list[tuple[bool, torch.Tensor]] = []
+        self.targets: list[tuple[bool, torch.Tensor]] = []
+
+    def encode(self, x, c=None):
+        self.encoded.append((self.training, x.detach().clone()))
+        return super().encode(x, c)
+
+    def reconstruction_nll(self, x, recon, mask=None):
+        self.targets.append((self.training, x.detach().clone()))
+        return super().reconstruction_nll(x, recon, mask)
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_input_dropout_corrupts_only_the_training_encoder_input(
+    data: tuple[np.ndarray, np.ndarray], rate: float
+) -> None:
+    """Denoising: in training about ``rate`` of the encoder's input entries are zeroed and the
+    loss is scored against the clean batch; validation batches reach the encoder clean."""
+    torch.manual_seed(0)
+    model = _Recording()
+    train(model, data, epochs=3, input_dropout=rate)
+    seen = torch.cat([x for training, x in model.encoded if training])
+    assert seen.shape == (3 * len(data[0]), INPUT_DIM)
+    assert (seen == 0).float().mean().item() == pytest.approx(rate, abs=0.03)
+    clean = torch.as_tensor(data[0])
+    # Every training target is a clean row of x_train (no entry of the data is exactly 0).
+    targets = torch.cat([x for training, x in model.targets if training])
+    assert not (targets == 0).any()
+    rows = {tuple(r) for r in clean.numpy().round(6).tolist()}
+    assert all(tuple(r) in rows for r in targets.numpy().round(6).tolist())
+    # The corrupted input agrees with its clean row wherever it was kept.
+    for (_, x), (_, t) in zip([e for e in model.encoded if e[0]],
+                              [e for e in model.targets if e[0]], strict=True):
+        kept = x != 0
+        assert torch.equal(x[kept], t[kept])
+    val_seen = [x for training, x in model.encoded if not training]
+    assert val_seen and all(torch.equal(x, torch.as_tensor(data[1])) for x in val_seen)
+
+
+def test_input_dropout_zero_is_the_plain_model(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """``input_dropout=0`` trains exactly as before: same history and weights."""
+    a, b = new_model(3), new_model(3)
+    torch.manual_seed(1)
+    ha = train(a, data, epochs=3).history
+    torch.manual_seed(1)
+    hb = train(b, data, epochs=3, input_dropout=0.0).history
+    assert ha == hb
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+
+
+def test_denoising_model_learns_and_encodes_deterministically(
+    data: tuple[np.ndarray, np.ndarray], rng: np.random.Generator
+) -> None:
+    """A denoising VAE still learns the toy manifold (its clean validation loss falls
+    clearly), and its latent means, taken on clean input, do not depend on the masks."""
+    model = new_model()
+    result = train(model, data, epochs=20, input_dropout=0.3)
+    first = result.history[0]["val_loss"]
+    assert min(r["val_loss"] for r in result.history) < 0.6 * first
+    x = rng.normal(size=(50, INPUT_DIM)).astype(np.float32)
+    np.testing.assert_array_equal(latent_means(model, x), latent_means(model, x))

@@ -142,6 +142,10 @@ class ModelConfig:
     # reconstruction error in the whitened space (a Gaussian decoder whose noise covariance
     # is the data's), so low-variance directions count as much as dominant ones.
     whiten: bool
+    # Denoising: in training, each entry of the encoder's input is set to the train mean (0
+    # after standardisation) with this probability, and the decoder reconstructs the clean
+    # input; 0 = off. Validation, latents and predict always see the clean input.
+    input_dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -436,6 +440,8 @@ def validate(cfg: Config) -> None:
     _non_negative("model.beta", m.beta)
     if not 0.0 <= m.dropout < 1.0:
         _fail("model.dropout", f"must be in [0, 1), got {m.dropout}")
+    if not 0.0 <= m.input_dropout < 1.0:
+        _fail("model.input_dropout", f"must be in [0, 1), got {m.input_dropout}")
 
     t = cfg.train
     for name in ("epochs", "batch_size", "lr", "patience"):

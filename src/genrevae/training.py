@@ -61,9 +61,12 @@ def _run_epoch(
     batch_size: int,
     optimizer: torch.optim.Optimizer | None,
     generator: torch.Generator | None,
+    input_dropout: float = 0.0,
 ) -> dict[str, float]:
     """One pass; trains when ``optimizer`` is given. Returns per-sample mean losses, where
-    ``kl`` is the true KL (free bits only shape the gradient)."""
+    ``kl`` is the true KL (free bits only shape the gradient). In training, ``input_dropout``
+    zeroes that share of the encoder's input entries; the loss is always against the clean
+    input."""
     training = optimizer is not None
     model.train(training)
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
@@ -71,7 +74,10 @@ def _run_epoch(
         for idx in _batches(len(data.x), batch_size, generator):
             xb, mb = data.x[idx], data.mask[idx]
             cb = data.c[idx] if data.c is not None else None
-            recon, mu, logvar, z = model(xb, cb)
+            xin = xb
+            if training and input_dropout > 0:
+                xin = xb * (torch.rand_like(xb) >= input_dropout)
+            recon, mu, logvar, z = model(xin, cb)
             rec = model.reconstruction_nll(xb, recon, mb)
             kl_dim, kl_extra = model.kl(mu, logvar, z)
             kl = kl_dim.sum(dim=1) + kl_extra
@@ -118,6 +124,7 @@ def fit(
     patience: int = 10,
     kl_warmup_epochs: int = 0,
     free_bits: float = 0.0,
+    input_dropout: float = 0.0,
     pretrain_epochs: int = 0,
     on_pretrained: Callable[[LatentModel], None] | None = None,
     seed: int = 0,
@@ -129,6 +136,9 @@ def fit(
     ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments);
     ``mask_*`` (same shape, bool) mark observed entries (missing lyrics are left out of the
     reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.
+    ``input_dropout`` > 0 trains a denoising model: each training batch reaches the encoder
+    with that share of its entries set to 0 (the train mean of standardised input), and the
+    decoder is scored on the clean batch; validation uses clean input.
     The first ``pretrain_epochs`` train the autoencoder alone (KL weight 0), after which
     ``on_pretrained(model)`` runs (VaDE fits its mixture prior there); the KL weight then
     ramps up over ``kl_warmup_epochs``. Early stopping and the choice of the best epoch
@@ -161,7 +171,7 @@ def fit(
         b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
                     pretrain_epochs=pretrain_epochs)
         tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
-                        optimizer=optimizer, generator=generator)
+                        optimizer=optimizer, generator=generator, input_dropout=input_dropout)
         va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=4096, optimizer=None,
                         generator=None)
         row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},
