@@ -199,13 +199,14 @@ def test_exp_run_beta_lands_on_mlflow_server(project, mlflow_server):
 
 
 def test_queued_sweep_lands_one_run_per_experiment(project):
-    """`dvc exp run --queue -S 'latent_dim=2,3'` then `dvc queue start`: each experiment runs
-    in a temporary copy, and its MLflow run still lands in the project's store."""
+    """The README's sweep, `dvc exp run --queue -S 'model=vae,ae' -S 'latent_dim=2,3'` then
+    `dvc queue start`: one experiment per combination of a model-group choice and a value,
+    each run in a temporary copy, and each leaves its MLflow run in the project's store."""
     n_runs = len(_mlflow_runs(project.root))
-    project.dvc("exp", "run", "--queue", "-S", "latent_dim=2,3")
+    project.dvc("exp", "run", "--queue", "-S", "model=vae,ae", "-S", "latent_dim=2,3")
     project.dvc("queue", "start", "-j", "1")
     try:
-        deadline = time.monotonic() + 420
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             status = project.dvc("queue", "status").stdout
             if "Queued" not in status and "Running" not in status:
@@ -215,11 +216,13 @@ def test_queued_sweep_lands_one_run_per_experiment(project):
             pytest.fail(f"queue did not finish:\n{status}")
     finally:
         project.dvc("queue", "stop", "--kill", check=False)
-    assert status.count("Success") == 2, status
+    assert status.count("Success") == 4, status
     runs = _mlflow_runs(project.root)
-    assert len(runs) == n_runs + 2
-    assert sorted(r.data.params["model.latent_dim"] for r in runs[-2:]) == ["2", "3"]
-    assert all(r.info.run_name for r in runs[-2:])
+    assert len(runs) == n_runs + 4
+    combos = sorted((r.data.params["model.name"], r.data.params["model.latent_dim"])
+                    for r in runs[-4:])
+    assert combos == [("ae", "2"), ("ae", "3"), ("vae", "2"), ("vae", "3")]
+    assert all(r.info.run_name for r in runs[-4:])
 
 
 def test_exp_run_on_real_gtzan_wavs(project, shared_data):
