@@ -505,21 +505,21 @@ def test_input_dropout_corrupts_only_the_training_encoder_input(
     torch.manual_seed(0)
     model = _Recording()
     train(model, data, epochs=3, input_dropout=rate)
-    seen = torch.cat([x for training, x in model.encoded if training])
-    assert seen.shape == (3 * len(data[0]), INPUT_DIM)
-    assert (seen == 0).float().mean().item() == pytest.approx(rate, abs=0.03)
-    clean = torch.as_tensor(data[0])
+    seen = [x for training, x in model.encoded if training]
+    targets = [x for training, x in model.targets if training]
+    val_seen = [x for training, x in model.encoded if not training]
+    corrupted = torch.cat(seen)
+    assert corrupted.shape == (3 * len(data[0]), INPUT_DIM)
+    assert (corrupted == 0).float().mean().item() == pytest.approx(rate, abs=0.03)
     # Every training target is a clean row of x_train (no entry of the data is exactly 0).
-    targets = torch.cat([x for training, x in model.targets if training])
-    assert not (targets == 0).any()
-    rows = {tuple(r) for r in clean.numpy().round(6).tolist()}
-    assert all(tuple(r) in rows for r in targets.numpy().round(6).tolist())
+    all_targets = torch.cat(targets)
+    assert not (all_targets == 0).any()
+    rows = {tuple(r) for r in data[0].round(6).tolist()}
+    assert all(tuple(r) in rows for r in all_targets.numpy().round(6).tolist())
     # The corrupted input agrees with its clean row wherever it was kept.
-    for (_, x), (_, t) in zip([e for e in model.encoded if e[0]],
-                              [e for e in model.targets if e[0]], strict=True):
+    for x, t in zip(seen, targets, strict=True):
         kept = x != 0
         assert torch.equal(x[kept], t[kept])
-    val_seen = [x for training, x in model.encoded if not training]
     assert val_seen and all(torch.equal(x, torch.as_tensor(data[1])) for x in val_seen)
 
 
