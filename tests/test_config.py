@@ -42,6 +42,24 @@ def test_latent_dim_override_reaches_model(tmp_path):
     assert cfg.latent_dim == 64 and cfg.model.latent_dim == 64
 
 
+def test_experiment_preset_sets_keys_across_groups_and_the_command_line_wins(tmp_path):
+    """`-S experiment=feature_table` widens whichever model is chosen; an explicit key on the
+    same command line still overrides the preset."""
+    def compose(*overrides):
+        return load_config(compose_params(list(overrides), conf_dir=CONF,
+                                          output=tmp_path / "p.yaml"))
+
+    base = compose()
+    for name in ("vae", "vade"):
+        cfg = compose(f"model={name}", "experiment=feature_table")
+        assert cfg.model.name == name
+        assert (cfg.latent_dim, cfg.model.latent_dim) == (128, 128)
+        assert cfg.model.hidden_dims == (512, 256) and cfg.model.beta == 0.003
+        assert cfg.train == base.train and cfg.seed == base.seed
+    cfg = compose("experiment=feature_table", "latent_dim=64", "model.beta=0.5")
+    assert (cfg.model.latent_dim, cfg.model.beta, cfg.model.hidden_dims) == (64, 0.5, (512, 256))
+
+
 def test_compose_refuses_invalid_override_and_keeps_old_file(tmp_path):
     out = tmp_path / "params.yaml"
     out.write_text("keep: me\n")

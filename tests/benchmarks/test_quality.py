@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from genrevae.features.audio import handcrafted_columns
 
@@ -65,6 +66,19 @@ def test_reports_models_and_baselines_over_seeds(table, tmp_path):
     assert last["pca"]["kmeans"]["test"]["nmi_genre"] == pytest.approx(
         lines[3]["per_seed"]["nmi"][-1], abs=1e-4)
     assert "mean ± sd over seeds" in proc.stdout
+    # Margins are paired: per seed, the model minus the better baseline of that seed.
+    raw, pca = lines[2]["per_seed"], lines[3]["per_seed"]
+    for r in lines[:2]:
+        for key in ("nmi", "ari", "probe_track_acc"):
+            margins = [m - max(a, b) for m, a, b in zip(r["per_seed"][key], raw[key], pca[key],
+                                                       strict=True)]
+            assert r[f"{key}_wins"] == sum(m > 0 for m in margins)
+            assert r[f"{key}_margin"] == pytest.approx(np.mean(margins), abs=1e-3)
+            low, high = r[f"{key}_margin_ci"]
+            half = stats.t.ppf(0.975, df=1) * np.std(margins, ddof=1) / np.sqrt(2)
+            assert low == pytest.approx(np.mean(margins) - half, abs=1e-3)
+            assert high == pytest.approx(np.mean(margins) + half, abs=1e-3)
+    assert "margin over the better baseline" in proc.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [
