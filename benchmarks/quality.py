@@ -64,14 +64,15 @@ def scores(metrics: dict, rep: str) -> dict[str, float]:
             "probe_track_acc": metrics[rep]["probe"]["track_accuracy"]}
 
 
-def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
-    """The Student-t confidence interval of the mean of ``values`` (nan with one value)."""
-    mean = statistics.fmean(values)
+def t_interval(values: list[float], level: float = 0.95) -> list[float] | None:
+    """[low, high]: the Student-t confidence interval of the mean of ``values``; None for a
+    single value, which has no spread to go on."""
     if len(values) < 2:
-        return math.nan, math.nan
+        return None
+    mean = statistics.fmean(values)
     half = (stats.t.ppf(0.5 + level / 2, df=len(values) - 1)
             * statistics.stdev(values) / math.sqrt(len(values)))
-    return mean - half, mean + half
+    return [round(mean - half, 4), round(mean + half, 4)]
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], models: list[str]) -> list[dict]:
@@ -95,8 +96,7 @@ def summarise(runs: dict[str, list[dict[str, float]]], models: list[str]) -> lis
                            for i, r in enumerate(per_seed)]
                 row[f"{key}_wins"] = sum(m > 0 for m in margins)
                 row[f"{key}_margin"] = round(statistics.fmean(margins), 4)
-                low, high = t_interval(margins)
-                row[f"{key}_margin_ci"] = [round(low, 4), round(high, 4)]
+                row[f"{key}_margin_ci"] = t_interval(margins)
         row["seeds"] = len(per_seed)
         row["per_seed"] = {key: [round(r[key], 4) for r in per_seed] for key in METRICS}
         rows.append(row)
@@ -118,9 +118,12 @@ def print_table(rows: list[dict], header: str) -> None:
     for r in rows:
         if f"{METRICS[0]}_margin" not in r:
             continue
-        cells = " ".join(f"{r[f'{k}_margin']:>+8.3f} [{r[f'{k}_margin_ci'][0]:+.3f}, "
-                         f"{r[f'{k}_margin_ci'][1]:+.3f}]" for k in METRICS)
-        print(f"{r['model']:<8} {cells}")
+        cells = []
+        for k in METRICS:
+            ci = r[f"{k}_margin_ci"]
+            cells.append(f"{r[f'{k}_margin']:>+8.3f} " + (f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+                                                         if ci else f"{'[one seed]':>16}"))
+        print(f"{r['model']:<8} {' '.join(cells)}")
 
 
 def main() -> None:

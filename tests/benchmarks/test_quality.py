@@ -3,6 +3,7 @@ every model and both baselines over several seeds."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -94,3 +95,22 @@ def test_bad_arguments_are_refused_naming_the_option(table, tmp_path, args, mess
 def test_missing_table_is_refused(tmp_path):
     proc = _run("--table", str(tmp_path / "absent.csv"), workdir=tmp_path)
     assert proc.returncode != 0 and "--table" in proc.stderr and "not found" in proc.stderr
+
+
+def test_one_seed_has_a_margin_but_no_interval(capsys):
+    """A single split has no spread: the interval is null in the JSON and said in the table."""
+    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    runs = {"vae": [{"nmi": 0.5, "ari": 0.2, "probe_track_acc": 0.6}],
+            "raw": [{"nmi": 0.4, "ari": 0.3, "probe_track_acc": 0.7}],
+            "pca": [{"nmi": 0.45, "ari": 0.1, "probe_track_acc": 0.5}]}
+    rows = quality.summarise(runs, ["vae"])
+    vae = rows[0]
+    assert vae["nmi_margin"] == pytest.approx(0.05) and vae["nmi_wins"] == 1
+    assert vae["ari_margin"] == pytest.approx(-0.1) and vae["ari_wins"] == 0
+    assert vae["probe_track_acc_margin"] == pytest.approx(-0.1)
+    assert all(vae[f"{k}_margin_ci"] is None for k in ("nmi", "ari", "probe_track_acc"))
+    assert "null" in json.dumps(vae) and "NaN" not in json.dumps(vae)
+    quality.print_table(rows, "one seed")
+    assert "[one seed]" in capsys.readouterr().out
