@@ -3,10 +3,11 @@ and the raw model input, for every clustering (internal indices; ARI, NMI, match
 and purity against genre and language; on the test split and on all data) and for a linear
 probe (segment- and track-level accuracy and macro-F1 on the test split); plus the model's
 own diagnostics (active units, KL per dimension, reconstruction error) and the plots.
-Logs this pipeline execution as one MLflow run.
+From these, the headline: the dozen numbers that compare runs. Logs this pipeline
+execution as one MLflow run, opened when the stage starts.
 
-Writes paths.eval_metrics, paths.probe (used by `genrevae predict`) and PNGs under
-paths.eval_plots.
+Writes paths.headline (the metrics `dvc exp show` shows), paths.eval_metrics (the full
+table), paths.probe (used by `genrevae predict`) and PNGs under paths.eval_plots.
 """
 
 from pathlib import Path
@@ -14,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from genrevae import plots, tracking
-from genrevae.config import load_params
-from genrevae.errors import GenreVAEError
+from genrevae.config import load_params, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
+from genrevae.evaluation.headline import KEYS, headline
 from genrevae.evaluation.probe import linear_probe
 from genrevae.evaluation.report import (
     embeddings_2d,
@@ -28,11 +29,27 @@ from genrevae.evaluation.report import (
 )
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
 from genrevae.model_input import load_model_input
-from genrevae.stage import log, run_stage
+from genrevae.stage import log, pipeline_started, run_stage
 from genrevae.training import load_model, reconstruct
 
 
 def main(cfg, args):
+    manifest = load_manifest(cfg.paths.manifest)
+    dataset = tracking.DatasetInfo(
+        name=cfg.data.name, path=Path(cfg.paths.manifest), source=str(cfg.data.root or ""),
+        profile={"tracks": len(manifest), "genres": int(manifest["genre"].nunique())})
+    with tracking.pipeline_run(
+        params=load_params(args.params), started=pipeline_started(),
+        tags={"model": cfg.model.name, "input": cfg.model.input, "data": cfg.data.name,
+              "latent_dim": str(cfg.model.latent_dim)},
+        dataset=dataset, dataset_columns=list(manifest.columns),
+        own_paths=["params.yaml", "dvc.lock", *to_dict(cfg)["paths"].values()],
+        view=tracking.headline_view(KEYS, params=["model.latent_dim"], tags=["model", "input"]),
+    ) as run:
+        evaluate(cfg, run)
+
+
+def evaluate(cfg, run):
     segments = load_csv(cfg.paths.segments)
     assignments = load_csv(cfg.paths.assignments)
     z = load_npy(cfg.paths.latent)
@@ -66,12 +83,17 @@ def main(cfg, args):
                  "n_test_segments": int((split == "test").sum()),
                  "n_genres": int(seg["genre"].nunique())},
     }
+    train = load_json(cfg.paths.train_metrics)
+    head = headline(assignments, seg, target=cfg.evaluate.target, results=results,
+                    diagnostics=diag, best_epoch=train["best_epoch"])
     save_json(cfg.paths.eval_metrics, metrics)
+    save_json(cfg.paths.headline, head)
     save_json(cfg.paths.probe, predictor_payload(probes["latent"], reps["latent"],
                                                  assignments, cfg.evaluate.target))
     log.info("test split:\n%s", summary_table(results).round(3).to_string(index=False))
     log.info("active units %d/%d, KL %.2f, test reconstruction MSE %.3f", diag["active_units"],
              diag["latent_dim"], diag["kl"], diag["recon_mse"])
+    log.info("headline: %s", ", ".join(f"{k} {'-' if v is None else v}" for k, v in head.items()))
 
     out = Path(cfg.paths.eval_plots)
     for method, emb, pick in embeddings_2d(reps["latent"], cfg.evaluate, seed=cfg.seed):
@@ -97,16 +119,10 @@ def main(cfg, args):
                                         c=inp.conditions)
     plots.traversal(dims, offsets, decoded, out / "latent_traversal.png")
 
-    try:
-        tracking.log_pipeline_run(
-            params=load_params(args.params),
-            history=load_csv(cfg.paths.loss_history).to_dict("records"),
-            metrics={"eval": {k: v for k, v in metrics.items() if k != "data"},
-                     "train": load_json(cfg.paths.train_metrics)},
-            artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics],
-        )
-    except Exception as exc:  # the store is unreachable or refuses the run
-        raise GenreVAEError(f"MLflow tracking at {tracking.tracking_uri()} failed: {exc}") from exc
+    run.finish(headline=head, history=load_csv(cfg.paths.loss_history).to_dict("records"),
+               table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
+               artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
+                          cfg.paths.headline])
 
 
 if __name__ == "__main__":

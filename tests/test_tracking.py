@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,17 +15,31 @@ from types import SimpleNamespace
 import pytest
 
 from genrevae import tracking
-from genrevae.tracking import EXPERIMENT, flatten, log_pipeline_run, tracking_uri
+from genrevae.errors import TrackingError
+from genrevae.tracking import (
+    EXPERIMENT,
+    EXPERIMENT_KIND,
+    VIEW_TAG,
+    DatasetInfo,
+    flatten,
+    git_state,
+    headline_view,
+    pipeline_run,
+    tracking_uri,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from mlflow.tracking import MlflowClient
 
-PARAMS = {"seed": 1, "model": {"latent_dim": 4, "hidden_dims": [8, 4]}}
+PARAMS = {"seed": 1, "model": {"name": "vae", "input": "audio", "latent_dim": 4,
+                               "hidden_dims": [8, 4]}}
 HISTORY = [{"epoch": 1, "train_loss": 3.0, "val_loss": 3.5},
            {"epoch": 2, "train_loss": 2.0, "val_loss": 2.5}]
-METRICS = {"eval": {"latent": {"kmeans": {"test": {"nmi_genre": 0.5, "silhouette": None}}}}}
+HEADLINE = {"nmi": 0.5, "nmi_base": 0.4, "nmi_gain": 0.1, "silhouette": None, "active": 3}
+TABLE = {"eval": {"latent": {"kmeans": {"test": {"nmi_genre": 0.5, "silhouette": None}}}}}
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+STARTED = 1_700_000_000.0
 
 ENV_KEYS = ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV",
             "MLFLOW_EXPERIMENT_NAME")
@@ -38,6 +57,12 @@ def make_artifacts(folder: Path) -> list[Path]:
     return [png, plots]
 
 
+def log_run(*, headline=HEADLINE, history=HISTORY, artifacts=(), **kw) -> str:
+    with pipeline_run(params=kw.pop("params", PARAMS), **kw) as run:
+        run.finish(headline=headline, history=history, table=TABLE, artifacts=artifacts)
+    return run.run_id
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """One SQLite store for the module (creating it runs migrations, which take seconds),
@@ -50,16 +75,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("DVC_ROOT", str(root))
         mp.setenv("DVC_EXP_NAME", "exp-test")
+        mp.setenv("DVC_EXP_BASELINE_REV", "a" * 40)
         yield SimpleNamespace(root=root, uri=uri, client=MlflowClient(tracking_uri=uri), mp=mp)
 
 
 @pytest.fixture(scope="module")
 def logged(store: SimpleNamespace) -> SimpleNamespace:
-    """The run under test: one log_pipeline_run call into the default experiment."""
-    artifacts = make_artifacts(store.root / "out")
-    run_id = log_pipeline_run(params=PARAMS, history=HISTORY, metrics=METRICS,
-                              artifacts=artifacts)
-    return SimpleNamespace(run_id=run_id, run=store.client.get_run(run_id))
+    """The run under test: one pipeline run into the default experiment."""
+    manifest = store.root / "manifest.csv"
+    manifest.write_text("track_id,genre\nt1,rock\nt2,jazz\n")
+    dataset = DatasetInfo(name="synthetic", path=manifest, source="/data",
+                          profile={"tracks": 2})
+    run_id = log_run(artifacts=make_artifacts(store.root / "out"), tags={"model": "vae"},
+                     dataset=dataset, dataset_columns=["track_id", "genre"], started=STARTED,
+                     view=headline_view(["nmi", "nmi_base"], params=["model.latent_dim"]))
+    return SimpleNamespace(run_id=run_id, run=store.client.get_run(run_id), dataset=dataset)
 
 
 @pytest.fixture
@@ -77,30 +107,60 @@ def runs_of(client: MlflowClient, name: str) -> list:
 
 
 def test_exactly_one_finished_run(store: SimpleNamespace, logged: SimpleNamespace) -> None:
-    """One run in experiment 'genrevae', named after the DVC experiment, FINISHED."""
+    """One run in experiment 'genrevae', named after the DVC experiment, FINISHED, starting
+    when the pipeline started (not when logging began)."""
     runs = runs_of(store.client, EXPERIMENT)
     assert [r.info.run_id for r in runs] == [logged.run_id]
     info = logged.run.info
     assert info.run_name == "exp-test"
     assert info.status == "FINISHED"
-    assert info.end_time is not None and info.end_time >= info.start_time
-    assert logged.run.data.tags["dvc.exp_name"] == "exp-test"
-    assert "dvc.baseline_rev" not in logged.run.data.tags  # empty tags are not written
+    assert info.start_time == int(STARTED * 1000)
+    assert info.end_time is not None and info.end_time > info.start_time
 
 
-def test_store_and_artifacts_live_in_dvc_root(store: SimpleNamespace,
-                                              logged: SimpleNamespace) -> None:
-    """The SQLite file and the artifact folder are created under DVC_ROOT."""
-    assert (store.root / "mlflow.db").is_file()
+def test_tags_say_where_the_run_came_from(logged: SimpleNamespace) -> None:
+    tags = logged.run.data.tags
+    assert tags["dvc.exp_name"] == "exp-test"
+    assert tags["dvc.baseline_rev"] == "a" * 40
+    assert tags["model"] == "vae"
+    assert tags["mlflow.source.name"] == "dvc exp run"
+    assert tags[tracking.HOST_TAG] == socket.gethostname()
+    assert tags[tracking.PID_TAG] == str(os.getpid())
+
+
+def test_experiment_opens_on_runs_and_holds_the_headline_view(store: SimpleNamespace,
+                                                             logged: SimpleNamespace) -> None:
+    """The experiment is tagged for model training, and the shared view lists the headline
+    metrics first."""
     exp = store.client.get_experiment_by_name(EXPERIMENT)
-    assert exp.artifact_location == (store.root / "mlartifacts").as_uri()
-    assert (store.root / "mlartifacts").is_dir()
+    assert exp.tags[EXPERIMENT_KIND[0]] == EXPERIMENT_KIND[1] == "custom_model_development"
+    view = json.loads(exp.tags[VIEW_TAG])
+    assert view["selectedColumns"][:3] == ["metrics.`nmi`", "metrics.`nmi_base`",
+                                           "params.`model.latent_dim`"]
+    assert view["columnOrder"][0] == "tags.`mlflow.runName`"
+    url = tracking.runs_page_url("http://127.0.0.1:5000/", exp.experiment_id)
+    assert url == (f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs"
+                   "?workflowType=machine_learning&viewStateShareKey=headline")
+
+
+def test_dataset_input_carries_the_manifest_digest(logged: SimpleNamespace) -> None:
+    inputs = logged.run.inputs.dataset_inputs
+    assert len(inputs) == 1
+    ds = inputs[0].dataset
+    assert ds.name == "synthetic"
+    assert ds.digest == logged.dataset.digest() and len(ds.digest) == 16
+    assert json.loads(ds.profile) == {"tracks": 2}
+    assert json.loads(ds.source)["root"] == "/data"
+    assert [c["name"] for c in json.loads(ds.schema)["mlflow_colspec"]] == ["track_id", "genre"]
+    assert {(t.key, t.value) for t in inputs[0].tags} == {("mlflow.data.context", "train")}
 
 
 def test_params_are_flattened_strings(logged: SimpleNamespace) -> None:
     """Params are the dotted keys of the params tree, values as strings."""
     assert logged.run.data.params == {
         "seed": "1",
+        "model.name": "vae",
+        "model.input": "audio",
         "model.latent_dim": "4",
         "model.hidden_dims": "[8, 4]",
     }
@@ -117,62 +177,128 @@ def test_history_is_step_metrics(store: SimpleNamespace, logged: SimpleNamespace
     assert logged.run.data.metrics[key] == values[-1]  # latest step
 
 
-def test_eval_metrics_flattened_and_none_skipped(logged: SimpleNamespace) -> None:
-    """Evaluation metrics are logged under dotted keys; None values are left out."""
-    metrics = logged.run.data.metrics
-    assert metrics["eval.latent.kmeans.test.nmi_genre"] == 0.5
-    assert "eval.latent.kmeans.test.silhouette" not in metrics
-    assert "epoch" not in metrics
-    assert set(metrics) == {"train_loss", "val_loss", "eval.latent.kmeans.test.nmi_genre"}
+def test_only_the_headline_and_losses_are_metrics(logged: SimpleNamespace) -> None:
+    """The headline under its short names (None left out) and the losses; the full table
+    is not spread over metric columns."""
+    assert logged.run.data.metrics == {"train_loss": 2.0, "val_loss": 2.5, "nmi": 0.5,
+                                       "nmi_base": 0.4, "nmi_gain": 0.1, "active": 3.0}
+
+
+def test_full_table_is_a_csv_artifact(store: SimpleNamespace, logged: SimpleNamespace,
+                                      tmp_path: Path) -> None:
+    local = Path(store.client.download_artifacts(logged.run_id, "eval_table.csv", str(tmp_path)))
+    assert local.read_text().splitlines() == [
+        "metric,value",
+        "eval.latent.kmeans.test.nmi_genre,0.5",
+        "eval.latent.kmeans.test.silhouette,",
+    ]
 
 
 def test_artifacts_listed_and_intact(store: SimpleNamespace, logged: SimpleNamespace,
                                      tmp_path: Path) -> None:
     """The file is logged at the top, the folder under its own name, bytes unchanged."""
     top = {(a.path, a.is_dir) for a in store.client.list_artifacts(logged.run_id)}
-    assert top == {("loss.png", False), ("plots", True)}
+    assert top == {("loss.png", False), ("plots", True), ("eval_table.csv", False)}
     inner = {a.path for a in store.client.list_artifacts(logged.run_id, "plots")}
     assert inner == {"plots/latent.png", "plots/notes.txt"}
     local = Path(store.client.download_artifacts(logged.run_id, "loss.png", str(tmp_path)))
     assert local.read_bytes() == PNG_BYTES
 
 
-def test_each_call_creates_one_run(store: SimpleNamespace, experiment: str,
-                                   tmp_path: Path) -> None:
-    """Two calls give two runs; missing artifacts are skipped; bools and strings are no metrics."""
-    metrics = {"a": {"ok": 1, "flag": True, "label": "x", "none": None}}
-    first = log_pipeline_run(params={"seed": 1}, history=HISTORY, metrics=metrics,
-                             artifacts=[tmp_path / "missing.png"])
-    assert len(runs_of(store.client, experiment)) == 1
-    second = log_pipeline_run(params={"seed": 2}, history=[], metrics={}, artifacts=[],
-                              tags={"note": "again"})
-    runs = runs_of(store.client, experiment)
-    assert {r.info.run_id for r in runs} == {first, second}
-    assert all(r.info.status == "FINISHED" for r in runs)
-    run1, run2 = store.client.get_run(first), store.client.get_run(second)
-    assert run1.data.metrics == {"train_loss": 2.0, "val_loss": 2.5, "a.ok": 1.0}
-    assert store.client.list_artifacts(first) == []
-    assert run2.data.params == {"seed": "2"}
-    assert run2.data.tags["note"] == "again"
+def test_store_and_artifacts_live_in_dvc_root(store: SimpleNamespace,
+                                              logged: SimpleNamespace) -> None:
+    """The SQLite file and the artifact folder are created under DVC_ROOT."""
+    assert (store.root / "mlflow.db").is_file()
+    exp = store.client.get_experiment_by_name(EXPERIMENT)
+    assert exp.artifact_location == (store.root / "mlartifacts").as_uri()
+    assert (store.root / "mlartifacts").is_dir()
 
 
-def test_unnamed_without_dvc_experiment(store: SimpleNamespace, experiment: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside `dvc exp run` (no DVC_EXP_NAME) the run still finishes, without the DVC tag."""
+def test_run_names_never_repeat(store: SimpleNamespace, experiment: str,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a DVC experiment the name says model, input and latent size; a second run
+    with the same settings gets a counter, and a DVC name that exists is not reused."""
     monkeypatch.delenv("DVC_EXP_NAME")
-    run_id = log_pipeline_run(params={}, history=HISTORY, metrics={}, artifacts=[])
-    run = store.client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.info.run_name != "exp-test"
-    assert "dvc.exp_name" not in run.data.tags
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV")
+    monkeypatch.chdir(store.root)  # not a git repository: no commit in the name
+    first, second = log_run(), log_run()
+    names = {store.client.get_run(r).info.run_name for r in (first, second)}
+    assert names == {"vae-audio-z4", "vae-audio-z4-2"}
+    assert store.client.get_run(first).data.tags["mlflow.source.name"] == "dvc repro"
+    assert "dvc.exp_name" not in store.client.get_run(first).data.tags
+    monkeypatch.setenv("DVC_EXP_NAME", "vae-audio-z4")
+    assert store.client.get_run(log_run()).info.run_name == "vae-audio-z4-3"
 
 
 def test_failure_marks_run_failed(store: SimpleNamespace, experiment: str) -> None:
-    """An error while logging (a history row without 'epoch') re-raises and marks the run FAILED."""
-    with pytest.raises(KeyError, match="epoch"):
-        log_pipeline_run(params={}, history=[{"train_loss": 1.0}], metrics={}, artifacts=[])
+    """An error in the body re-raises and marks the run FAILED."""
+    with pytest.raises(KeyError, match="boom"), pipeline_run(params={}):
+        raise KeyError("boom")
     runs = runs_of(store.client, experiment)
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_abandoned_running_run_is_closed_as_failed(store: SimpleNamespace,
+                                                   experiment: str) -> None:
+    """A RUNNING run whose process on this host is gone is marked FAILED by the next run;
+    one whose process lives (a parallel worker) and one from another host are left alone."""
+    exp_id = store.client.create_experiment(experiment)
+    host = socket.gethostname()
+    dead = store.client.create_run(exp_id, run_name="killed", tags={
+        tracking.PID_TAG: str(_dead_pid()), tracking.HOST_TAG: host}).info.run_id
+    alive = store.client.create_run(exp_id, run_name="working", tags={
+        tracking.PID_TAG: str(os.getpid()), tracking.HOST_TAG: host}).info.run_id
+    remote = store.client.create_run(exp_id, run_name="elsewhere", tags={
+        tracking.PID_TAG: "1", tracking.HOST_TAG: host + "-other"}).info.run_id
+    new = log_run()
+    status = {r: store.client.get_run(r).info.status for r in (dead, alive, remote, new)}
+    assert status == {dead: "FAILED", alive: "RUNNING", remote: "RUNNING", new: "FINISHED"}
+    assert "genrevae.abandoned" in store.client.get_run(dead).data.tags
+
+
+def test_unusable_store_is_one_tracking_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that cannot be opened is a TrackingError naming the URI, before any work."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    uri = f"sqlite:///{blocker}/mlflow.db"  # a path below a regular file
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(TrackingError, match="MLflow tracking at sqlite:"), \
+            pipeline_run(params={}):
+        pytest.fail("the body must not run")
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def test_git_state_ignores_what_the_pipeline_writes(tmp_path: Path) -> None:
+    """Commit and dirty state: the pipeline's own files (params, lock, outputs) do not
+    count as a change, code does; outside a repository there is nothing to say."""
+    assert git_state(tmp_path) == {}
+    _git(tmp_path, "init", "-q")
+    for name in ("params.yaml", "code.py"):
+        (tmp_path / name).write_text("a\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "headline.json").write_text("{}\n")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "x")
+    own = ["params.yaml", "metrics/headline.json"]
+    clean = git_state(tmp_path, own)
+    assert clean["git.dirty"] == "false" and len(clean["git.commit"]) == 40
+    assert clean["mlflow.source.git.commit"] == clean["git.commit"]
+    (tmp_path / "params.yaml").write_text("b\n")
+    (tmp_path / "metrics" / "headline.json").write_text("{\"nmi\": 1}\n")
+    assert git_state(tmp_path, own)["git.dirty"] == "false"
+    (tmp_path / "code.py").write_text("b\n")
+    dirty = git_state(tmp_path, own)
+    assert dirty["git.dirty"] == "true" and dirty["git.changed"] == "code.py"
 
 
 def test_tracking_uri_defaults_to_dvc_root(tmp_path: Path,

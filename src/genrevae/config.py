@@ -203,6 +203,7 @@ class PathsConfig:
     loss_plot: str
     assignments: str
     eval_metrics: str
+    headline: str
     eval_plots: str
     probe: str
     eda_plots: str

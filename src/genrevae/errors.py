@@ -24,3 +24,7 @@ class DataError(GenreVAEError):
 
 class TrainingError(GenreVAEError):
     """Training cannot go on (for example, the loss became NaN or infinite)."""
+
+
+class TrackingError(GenreVAEError):
+    """The MLflow tracking store cannot be reached or refuses the run."""

@@ -1,9 +1,21 @@
 """The one MLflow run per pipeline execution.
 
-The ``evaluate`` stage, the sink of the pipeline, calls :func:`log_pipeline_run` once,
-so every ``dvc repro`` or ``dvc exp run`` that changes anything yields exactly one run
-holding the full composed params, the per-epoch losses as step metrics, every evaluation
-metric and the plots. The run is named after the DVC experiment when there is one.
+The ``evaluate`` stage, the sink of the pipeline, opens one run with :func:`pipeline_run`
+when it starts and closes it when it ends, so every ``dvc repro`` or ``dvc exp run`` that
+changes anything yields exactly one run. A run holds:
+
+- the headline (see :mod:`genrevae.evaluation.headline`) under its short names, which
+  are the columns of the MLflow runs table, and the per-epoch losses as step metrics;
+  the full evaluation table is an artifact (``eval.json`` and ``eval_table.csv``), so the
+  runs table is not hundreds of columns wide;
+- the composed params, tags for model, input, data source, git commit and dirty state,
+  the DVC experiment and its baseline, and the manifest as the run's dataset input;
+- a start time taken from the first stage of this pipeline execution (training, when it
+  reran), so the duration covers the work and not just the logging.
+
+Runs are named after the DVC experiment, or else after model, input, latent size and
+commit, with a counter when that name is taken: no two runs share a name. A run left
+RUNNING by a killed ``evaluate`` on this host is closed as FAILED by the next one.
 
 The tracking store is ``MLFLOW_TRACKING_URI`` when set, else a SQLite file in the project
 root. DVC runs queued experiments in temporary copies of the repository but points
@@ -12,19 +24,37 @@ root. DVC runs queued experiments in temporary copies of the repository but poin
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
 import logging
 import os
+import socket
+import subprocess
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from genrevae.errors import TrackingError
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "genrevae"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
+# MLflow 3's UI opens an experiment on its GenAI view unless told it holds model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# A view of the runs table saved on the experiment (MLflow's "shared view"): the headline
+# columns first. MLflow 3 opens new visitors on its GenAI pages and shows no metric column
+# until one is chosen; `make ui` prints the address of this view (see runs_page_url).
+VIEW_KEY = "headline"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+# Tags by which a later run recognises a run whose process died before closing it.
+PID_TAG, HOST_TAG = "genrevae.pid", "genrevae.host"
 
 
 def project_root() -> Path:
@@ -51,74 +81,279 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        if found.lifecycle_stage == "deleted":  # deleted in the UI: runs cannot land there
-            log.warning("MLflow experiment %r was deleted; restoring it", name)
-            client.restore_experiment(found.experiment_id)
-        return found.experiment_id
-    # A local store keeps artifacts in the project root, not in DVC's temporary workdir.
-    location = None if uri.startswith(("http://", "https://")) else (root / ARTIFACTS_DIR).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        value == value and abs(value) != float("inf")
 
 
-def log_pipeline_run(
-    *,
-    params: Mapping[str, Any],
-    history: Sequence[Mapping[str, float]],
-    metrics: Mapping[str, Any],
-    artifacts: Iterable[str | Path],
-    tags: Mapping[str, str] | None = None,
-) -> str:
-    """Create one finished MLflow run and return its id.
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a run was trained and scored on: logged as the run's dataset input."""
 
-    ``params`` is the composed params tree (flattened to dotted keys), ``history`` the
-    per-epoch losses (each key logged as a metric with ``step=epoch``), ``metrics`` the
-    evaluation tree (flattened; None values skipped), ``artifacts`` files or folders.
-    """
+    name: str  # the data source (synthetic, gtzan, ...)
+    path: Path  # the manifest: one row per track
+    source: str  # where the audio came from (data.root), for the record
+    profile: Mapping[str, Any]  # a few counts (tracks, segments, genres)
+
+    def digest(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+
+def git_state(root: Path, own: Iterable[str] = ()) -> dict[str, str]:
+    """``git.commit`` and ``git.dirty`` of the working tree at ``root`` (empty outside a git
+    repository). Files the pipeline itself writes (``own``: params.yaml, dvc.lock, stage
+    outputs) do not make the tree dirty; any other change to a tracked file does, and
+    ``git.changed`` names the first few."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=True, timeout=30).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain=v1", "-z", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    prefixes = tuple(str(p).rstrip("/") for p in own)
+    changed = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+    changed = [p for p in changed
+               if not any(p == q or p.startswith(q + "/") for q in prefixes)]
+    state = {"git.commit": commit, "mlflow.source.git.commit": commit,
+             "git.dirty": "true" if changed else "false"}
+    if changed:
+        state["git.changed"] = ", ".join(changed[:10]) + (" ..." if len(changed) > 10 else "")
+    return state
+
+
+def _client(uri: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy/pydantic deprecation chatter on import
-        from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=uri)
 
-    root = project_root()
-    uri = tracking_uri(root)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(client, os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT),
-                                   root, uri)
-    run_name = os.environ.get("DVC_EXP_NAME") or None
-    all_tags = {"dvc.exp_name": run_name or "", "dvc.baseline_rev":
-                os.environ.get("DVC_EXP_BASELINE_REV", ""), **(tags or {})}
-    run = client.create_run(experiment_id, run_name=run_name,
-                            tags={k: v for k, v in all_tags.items() if v})
-    run_id = run.info.run_id
+
+def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        # A local store keeps artifacts in the project root, not in DVC's temporary workdir.
+        location = (None if uri.startswith(("http://", "https://"))
+                    else (root / ARTIFACTS_DIR).as_uri())
+        return client.create_experiment(name, artifact_location=location,
+                                        tags=dict([EXPERIMENT_KIND]))
+    if found.lifecycle_stage == "deleted":  # deleted in the UI: runs cannot land there
+        log.warning("MLflow experiment %r was deleted; restoring it", name)
+        client.restore_experiment(found.experiment_id)
+    if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+    return found.experiment_id
+
+
+def headline_view(metrics: Sequence[str], params: Sequence[str] = (),
+                  tags: Sequence[str] = ()) -> dict[str, Any]:
+    """The runs-table state (MLflow's view-state JSON) that shows ``metrics`` first, then
+    ``params`` and ``tags``, newest run first."""
+    columns = ([f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params]
+               + [f"tags.`{t}`" for t in tags] + ["attributes.`Duration`", "attributes.`Dataset`"])
+    return {
+        "selectedColumns": columns,
+        "columnOrder": ["tags.`mlflow.runName`", *columns],
+        "columnWidths": {f"metrics.`{m}`": max(64, 9 * len(m) + 24) for m in metrics},
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+    }
+
+
+def runs_page_url(base: str, experiment_id: str) -> str:
+    """The runs table of the experiment in the headline view, in the model-training UI."""
+    return (f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+            f"?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}")
+
+
+def _alive(pid: int) -> bool:
     try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def close_abandoned_runs(client: Any, experiment_id: str) -> list[str]:
+    """Mark FAILED every RUNNING run that a process on this host opened and did not live
+    to close (killed while evaluating or logging). Returns their ids. Runs of live
+    processes (a parallel queue worker) and of other hosts are left alone."""
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  max_results=1000):
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, "genrevae.abandoned", "process ended before the run "
+                       "was closed")
+        client.set_terminated(run.info.run_id, "FAILED")
+        closed.append(run.info.run_id)
+        log.warning("MLflow run %s (%s) was left RUNNING by a process that is gone; marked "
+                    "FAILED", run.info.run_id, run.info.run_name)
+    return closed
+
+
+def _name_taken(client: Any, experiment_id: str, name: str) -> bool:
+    quoted = name.replace("'", "\\'")
+    return bool(client.search_runs([experiment_id], f"attributes.run_name = '{quoted}'",
+                                   max_results=1))
+
+
+def unique_run_name(client: Any, experiment_id: str, wanted: str) -> str:
+    """``wanted``, or ``wanted-2``, ``wanted-3``... : the first not yet used in the experiment."""
+    name, n = wanted, 1
+    while _name_taken(client, experiment_id, name):
+        n += 1
+        name = f"{wanted}-{n}"
+    return name
+
+
+def default_run_name(params: Mapping[str, Any], commit: str | None) -> str:
+    """For a run outside a DVC experiment: model, input, latent size and commit."""
+    model = params.get("model", {})
+    parts = [str(model.get("name", "model")), str(model.get("input", "input")),
+             f"z{model.get('latent_dim', '?')}"]
+    if commit:
+        parts.append(commit[:7])
+    return "-".join(parts)
+
+
+def table_csv(metrics: Mapping[str, Any]) -> str:
+    """The full evaluation tree as a two-column CSV (dotted key, value)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["metric", "value"])
+    for key, value in sorted(flatten(metrics).items()):
+        writer.writerow([key, "" if value is None else value])
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def _as_tracking_error(uri: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # the store is unreachable or refuses what is logged
+        raise TrackingError(f"MLflow tracking at {uri} failed: {exc}") from exc
+
+
+class PipelineRun:
+    """An open MLflow run; :meth:`finish` logs the results. Made by :func:`pipeline_run`."""
+
+    def __init__(self, client: Any, run_id: str, name: str, uri: str) -> None:
+        self.client, self.run_id, self.name, self.uri = client, run_id, name, uri
+
+    def finish(
+        self,
+        *,
+        headline: Mapping[str, Any],
+        history: Sequence[Mapping[str, float]],
+        table: Mapping[str, Any],
+        artifacts: Iterable[str | Path],
+    ) -> None:
+        """Log the headline (top-level metrics), the per-epoch losses (``step`` = epoch),
+        the full ``table`` as ``eval_table.csv`` and the given files or folders."""
+        with _as_tracking_error(self.uri):
+            self._log(headline, history, table, artifacts)
+
+    def _log(self, headline, history, table, artifacts) -> None:
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
-        param_list = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
         metric_list = [
             Metric(key, float(value), now, int(row["epoch"]))
-            for row in history for key, value in row.items() if key != "epoch"
+            for row in history for key, value in row.items() if key != "epoch" and _number(value)
         ]
-        metric_list += [
-            Metric(key, float(value), now, 0)
-            for key, value in sorted(flatten(metrics).items())
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        ]
-        for i in range(0, len(param_list), 100):
-            client.log_batch(run_id, params=param_list[i : i + 100])
+        metric_list += [Metric(key, float(value), now, 0) for key, value in headline.items()
+                        if _number(value)]
         for i in range(0, len(metric_list), 1000):
-            client.log_batch(run_id, metrics=metric_list[i : i + 1000])
-        client.log_batch(run_id, tags=[RunTag("mlflow.source.type", "LOCAL")])
-        for item in artifacts:
-            item = Path(item)
+            self.client.log_batch(self.run_id, metrics=metric_list[i : i + 1000])
+        self.client.log_text(self.run_id, table_csv(table), "eval_table.csv")
+        for item in map(Path, artifacts):
             if item.is_dir():
-                client.log_artifacts(run_id, str(item), artifact_path=item.name)
+                self.client.log_artifacts(self.run_id, str(item), artifact_path=item.name)
             elif item.is_file():
-                client.log_artifact(run_id, str(item))
-        client.set_terminated(run_id, "FINISHED")
+                self.client.log_artifact(self.run_id, str(item))
+
+
+def _log_dataset(client: Any, run_id: str, dataset: DatasetInfo, columns: Sequence[str]) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    entity = Dataset(
+        name=dataset.name, digest=dataset.digest(), source_type="local",
+        source=json.dumps({"uri": str(dataset.path), "root": dataset.source}),
+        schema=json.dumps({"mlflow_colspec": [{"type": "string", "name": c} for c in columns]}),
+        profile=json.dumps(dict(dataset.profile)),
+    )
+    client.log_inputs(run_id, [DatasetInput(entity, [InputTag("mlflow.data.context", "train")])])
+
+
+@contextlib.contextmanager
+def pipeline_run(
+    *,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+    dataset: DatasetInfo | None = None,
+    dataset_columns: Sequence[str] = (),
+    own_paths: Iterable[str] = (),
+    started: float | None = None,
+    view: Mapping[str, Any] | None = None,
+) -> Iterator[PipelineRun]:
+    """Open the pipeline's MLflow run (RUNNING), yield it, and close it FINISHED, or
+    FAILED when the body raises.
+
+    ``params`` is the composed params tree (flattened to dotted keys); ``tags`` extra tags;
+    ``own_paths`` what the pipeline writes (ignored for the git dirty state); ``started``
+    the Unix time the pipeline execution began (default: now); ``view`` the runs-table
+    state saved on the experiment (see :func:`headline_view`).
+    """
+    root = project_root()
+    uri = tracking_uri(root)
+    try:
+        client = _client(uri)
+        experiment_id = _experiment_id(client, os.environ.get("MLFLOW_EXPERIMENT_NAME",
+                                                              EXPERIMENT), root, uri)
+        close_abandoned_runs(client, experiment_id)
+        if view is not None:
+            client.set_experiment_tag(experiment_id, VIEW_TAG, json.dumps(view))
+        git = git_state(Path.cwd(), own_paths)
+        exp_name = os.environ.get("DVC_EXP_NAME", "")
+        wanted = exp_name or default_run_name(params, git.get("git.commit")
+                                              or os.environ.get("DVC_EXP_BASELINE_REV"))
+        name = unique_run_name(client, experiment_id, wanted)
+        all_tags = {
+            "dvc.exp_name": exp_name,
+            "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+            "mlflow.source.type": "LOCAL",
+            "mlflow.source.name": "dvc exp run" if exp_name else "dvc repro",
+            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **git, **(tags or {}),
+        }
+        start_ms = int((started if started is not None else time.time()) * 1000)
+        run_id = client.create_run(experiment_id, start_time=start_ms, run_name=name,
+                                   tags={k: v for k, v in all_tags.items() if v}).info.run_id
+    except Exception as exc:
+        raise TrackingError(f"MLflow tracking at {uri} failed: {exc}") from exc
+    try:
+        with _as_tracking_error(uri):
+            from mlflow.entities import Param
+
+            params_list = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
+            for i in range(0, len(params_list), 100):
+                client.log_batch(run_id, params=params_list[i : i + 100])
+            if dataset is not None:
+                _log_dataset(client, run_id, dataset, dataset_columns)
+        yield PipelineRun(client, run_id, name, uri)
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
         raise
-    log.info("MLflow run %s (%s) logged to %s", run_id, run_name or "unnamed", uri)
-    return run_id
+    with _as_tracking_error(uri):
+        client.set_terminated(run_id, "FINISHED")
+    log.info("MLflow run %s (%s) logged to %s", run_id, name, uri)

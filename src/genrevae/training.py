@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from genrevae.config import ModelConfig
-from genrevae.errors import TrainingError
+from genrevae.errors import DataError, TrainingError
 from genrevae.io import atomic_path
 from genrevae.models.base import LatentModel
 
@@ -233,14 +233,39 @@ def save_checkpoint(
     path: str | Path, model: LatentModel, model_cfg: ModelConfig, meta: dict[str, Any]
 ) -> None:
     """Weights, the model config and what is needed to rebuild its input (``meta``: input
-    shape, conditions, scalers), written atomically."""
-    with atomic_path(path) as tmp:
+    shape, conditions, scalers), written atomically.
+
+    The bytes depend on the content only: torch names the archive's top folder after the
+    file it writes to, so saving to the random temporary name would make every save
+    differ (and DVC rerun what depends on the model); through an open file the folder
+    is always "archive"."""
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
         torch.save({"state_dict": model.state_dict(), "model": dataclasses.asdict(model_cfg),
-                    "meta": meta}, tmp)
+                    "meta": meta}, fh)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint's tensors and plain metadata. Weights-only loading: a file that holds
+    anything else (a pickled object, code) is refused, never run."""
+    import pickle
+    import zipfile
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such checkpoint; run `dvc repro` to train it") from exc
+    except pickle.UnpicklingError as exc:
+        raise DataError(f"{path}: holds objects other than tensors and plain data, which are "
+                        "never loaded (a tampered or foreign file?); rerun `dvc repro` to "
+                        "rebuild it") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a loadable genrevae checkpoint ({first[:160]}); "
+                        "rerun `dvc repro` to rebuild it") from exc
+    if not isinstance(ckpt, dict) or not {"state_dict", "model", "meta"} <= set(ckpt):
+        raise DataError(f"{path}: not a genrevae checkpoint (keys state_dict, model, meta "
+                        "expected); rerun `dvc repro` to rebuild it")
+    return ckpt
 
 
 def load_model(path: str | Path) -> tuple[LatentModel, ModelConfig, dict[str, Any]]:
