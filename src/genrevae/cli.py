@@ -77,6 +77,19 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from genrevae.compare import compare_figure, find_runs, format_table, headline_frame
+
+    frame = headline_frame(find_runs(args.runs, last=args.last, experiment=args.experiment))
+    if frame.empty:
+        raise GenreVAEError(f"no finished runs in MLflow experiment {args.experiment!r}; run the "
+                            "pipeline first (dvc repro)")
+    print(format_table(frame))
+    if args.png:
+        compare_figure(frame, args.png)
+        print(f"wrote {args.png}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrevae",
@@ -112,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--condition", default=None,
                    help="for a cvae: the condition value (default: the most common in training)")
     q.set_defaults(func=_cmd_predict)
+
+    c = sub.add_parser(
+        "compare",
+        help="the headline of several runs side by side (text, and a PNG with --png)",
+        description="Read runs from the MLflow store the pipeline logs to (MLFLOW_TRACKING_URI, "
+        "else ./mlflow.db) and print their headline side by side: K-Means NMI and ARI on test "
+        "tracks, the probe's track accuracy, each next to the better baseline and the margin, "
+        "then NMI against language, silhouette, active units, reconstruction error and best "
+        "epoch. Without RUN: the newest finished runs.",
+    )
+    c.add_argument("runs", nargs="*", metavar="RUN",
+                   help="run names (a DVC experiment's name for `dvc exp run`) or run ids")
+    c.add_argument("-n", "--last", type=int, default=5,
+                   help="without RUN, how many of the newest runs (default: 5)")
+    c.add_argument("--png", type=Path, default=None, help="also draw the comparison to this PNG")
+    c.add_argument("--experiment", default="genrevae",
+                   help="MLflow experiment (default: genrevae)")
+    c.set_defaults(func=_cmd_compare)
     return parser
 
 

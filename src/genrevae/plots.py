@@ -157,3 +157,35 @@ def traversal(
         axes[0, 0].legend(fontsize=7, ncol=steps, frameon=False)
         axes[-1, 0].set_xlabel("feature index")
     save_figure(fig, path)
+
+
+def paired_bars(
+    names: Sequence[str],
+    panels: Sequence[tuple[str, Sequence[float | None], Sequence[float | None]]],
+    path: str | Path,
+    *,
+    labels: tuple[str, str],
+) -> None:
+    """One panel per (title, values, reference values): for each name a bar and, beside it,
+    a hatched bar of its reference; missing values are left out."""
+    x = np.arange(len(names))
+    width = 0.38
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 1.1 * len(names) + 2) * len(panels)
+                                                      / 2, 4.2), squeeze=False)
+    for ax, (title, values, reference) in zip(axes[0], panels, strict=True):
+        for offset, series, label, hatch in ((-width / 2, values, labels[0], None),
+                                             (width / 2, reference, labels[1], "//")):
+            heights = np.array([np.nan if v is None else float(v) for v in series])
+            bars = ax.bar(x + offset, np.nan_to_num(heights), width, label=label, hatch=hatch,
+                          color="tab:blue" if hatch is None else "white", edgecolor="tab:blue")
+            for bar, h in zip(bars, heights, strict=True):
+                if np.isfinite(h):
+                    ax.annotate(f"{h:.2f}", (bar.get_x() + bar.get_width() / 2, h),
+                                ha="center", va="bottom", fontsize=7)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(1.05, ax.get_ylim()[1]))
+    handles, names_ = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names_, loc="upper center", ncol=2, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.06))
+    save_figure(fig, path)

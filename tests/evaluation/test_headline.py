@@ -42,8 +42,8 @@ def _run(latent: list[int], pca: list[int], raw: list[int], *, probes=(0.5, 0.75
         "genre": ["rock"] * 4 + ["jazz"] * 4 + ["rock"],
         "language": ["en", "en", "de", "de", "en", "en", "de", "de", "en"],
     })
-    assignments = pd.DataFrame({"latent.kmeans": latent + [0], "pca.kmeans": pca + [0],
-                                "raw.kmeans": raw + [0]})
+    assignments = pd.DataFrame({"latent.kmeans": [*latent, 0], "pca.kmeans": [*pca, 0],
+                                "raw.kmeans": [*raw, 0]})
     results = {rep: {"probe": {"track_accuracy": acc}, "kmeans": {"test": {"silhouette": 0.3}}}
                for rep, acc in zip(("latent", "pca", "raw"), probes, strict=True)}
     return headline(assignments, seg, target="genre", results=results,
