@@ -37,9 +37,8 @@ lint: setup  ## ruff
 params: setup  ## compose conf/ into params.yaml (what `dvc exp run` does), for `dvc repro`
 	genrevae params
 
-ui: setup  ## MLflow UI for the project's tracking store on 127.0.0.1:$(UI_PORT)
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui \
-	  --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT) --workers 1
+ui: setup  ## MLflow UI for the project's tracking store on 127.0.0.1:$(UI_PORT) (prints the runs view)
+	genrevae ui --port $(UI_PORT)
 
 clean:  ## remove the virtual environment and caches (not data or the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

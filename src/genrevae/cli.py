@@ -90,6 +90,32 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         print(f"wrote {args.png}")
 
 
+def _cmd_ui(args: argparse.Namespace) -> None:
+    import os
+    import shutil
+
+    from genrevae import tracking
+
+    uri = tracking.tracking_uri()
+    base = f"http://{args.host}:{args.port}"
+    try:
+        found = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
+    except Exception as exc:  # an unreadable store: mlflow ui will say more
+        raise GenreVAEError(f"MLflow tracking at {uri} failed: {exc}") from exc
+    if found is None:
+        print(f"no runs yet in {uri} (run the pipeline first); the UI is at {base}")
+    else:
+        print(f"runs of {tracking.EXPERIMENT!r}, headline columns first:\n  "
+              f"{tracking.runs_page_url(base, found.experiment_id)}", flush=True)
+    mlflow = shutil.which("mlflow")
+    if mlflow is None:
+        raise GenreVAEError("the mlflow command is not on PATH (activate .venv)")
+    # The UI's job runner is for GenAI features this project does not use.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    os.execve(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host,
+                       "--port", str(args.port), "--workers", "1"], env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrevae",
@@ -143,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--experiment", default="genrevae",
                    help="MLflow experiment (default: genrevae)")
     c.set_defaults(func=_cmd_compare)
+
+    u = sub.add_parser(
+        "ui",
+        help="the MLflow UI on the project's store, and the address of its headline view",
+        description="Print the address of the runs table in the headline view (the headline "
+        "metrics as the first columns, newest run first), then run `mlflow ui` on the "
+        "project's tracking store (MLFLOW_TRACKING_URI, else ./mlflow.db).",
+    )
+    u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    u.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    u.set_defaults(func=_cmd_ui)
     return parser
 
 

@@ -25,7 +25,7 @@ PAIRS = (("nmi", "nmi_base", "K-Means NMI (test tracks)"),
 
 
 def _client_and_experiment(experiment: str):
-    client = tracking._client(tracking.tracking_uri())
+    client = tracking.mlflow_client(tracking.tracking_uri())
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise GenreVAEError(f"no MLflow experiment {experiment!r} at {tracking.tracking_uri()}; "

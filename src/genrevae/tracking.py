@@ -126,7 +126,7 @@ def git_state(root: Path, own: Iterable[str] = ()) -> dict[str, str]:
     return state
 
 
-def _client(uri: str) -> Any:
+def mlflow_client(uri: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy/pydantic deprecation chatter on import
         from mlflow.tracking import MlflowClient
@@ -317,7 +317,7 @@ def pipeline_run(
     root = project_root()
     uri = tracking_uri(root)
     try:
-        client = _client(uri)
+        client = mlflow_client(uri)
         experiment_id = _experiment_id(client, os.environ.get("MLFLOW_EXPERIMENT_NAME",
                                                               EXPERIMENT), root, uri)
         close_abandoned_runs(client, experiment_id)
