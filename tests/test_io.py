@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -23,8 +25,11 @@ from genrevae.io import (
     npy_data_offset,
     promote_file,
     save_csv,
+    save_json,
     save_npy,
+    to_json,
 )
+from genrevae.predict import Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +109,36 @@ def test_killed_prepare_leaves_no_artifact(tmp_path, params):
     assert any(prepared.glob(".corpus.*")), "the generator never started"
     assert not (tmp_path / params["paths"]["manifest"]).exists()
     assert not (tmp_path / params["paths"]["corpus"]).exists()
+
+
+def _strict_loads(text: str):
+    """json.loads that refuses the NaN / Infinity tokens Python's json would accept."""
+    def refuse(token):
+        raise AssertionError(f"invalid JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float32("nan"),
+                                 np.float64("inf")])
+def test_json_writers_turn_non_finite_into_null(tmp_path, bad):
+    payload = {"x": bad, "nested": [1.5, bad, {"y": bad}], "array": np.array([1.0, bad]),
+               "n": np.int64(3)}
+    expected = {"x": None, "nested": [1.5, None, {"y": None}], "array": [1.0, None], "n": 3}
+    assert _strict_loads(to_json(payload)) == expected
+    save_json(tmp_path / "m.json", payload)
+    assert _strict_loads((tmp_path / "m.json").read_text()) == expected
+
+
+def test_json_writer_refuses_what_json_cannot_hold(tmp_path):
+    """A value that is not JSON fails loudly and leaves no file (nor a temporary one)."""
+    with pytest.raises(TypeError):
+        save_json(tmp_path / "m.json", {"when": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_json_of_a_nan_prediction_is_valid_json():
+    """`genrevae predict --format json` goes through to_json: no bare NaN on stdout."""
+    pred = Prediction(path="song.wav", n_segments=1, probabilities={"rock": math.nan},
+                      top="rock", nearest_cluster=None, latent=[math.nan, 0.5])
+    out = _strict_loads(to_json([pred.as_dict()], ascii_only=False))
+    assert out[0]["probabilities"] == {"rock": None} and out[0]["latent"] == [None, 0.5]

@@ -114,9 +114,9 @@ def _default_model_dir() -> Path:
 
 def _cmd_predict(args: argparse.Namespace) -> None:
     import csv
-    import json
     import logging
 
+    from genrevae.io import to_json
     from genrevae.predict import Predictor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -129,8 +129,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
     if args.format == "json":
-        json.dump([r.as_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(to_json([r.as_dict() for r in results], ascii_only=False) + "\n")
     else:
         classes = predictor.probe["classes"]
         dim = predictor.model.latent_dim

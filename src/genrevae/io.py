@@ -128,9 +128,22 @@ def load_csv(path: str | Path) -> pd.DataFrame:
                        dtype={"track_id": str, "group": str})
 
 
+def to_json(payload: Any, *, indent: int | None = 2, ascii_only: bool = True) -> str:
+    """``payload`` as strict JSON text: NaN and infinities become null (JSON has no NaN),
+    NumPy scalars and arrays become numbers and lists.
+
+    ``allow_nan=False`` makes a non-finite value that slipped past :func:`_jsonable` raise
+    instead of being written as the bare ``NaN`` token no JSON parser accepts; a type
+    JSON cannot hold raises ``TypeError`` as usual.
+    """
+    return json.dumps(_jsonable(payload), indent=indent, ensure_ascii=ascii_only,
+                      allow_nan=False)
+
+
 def save_json(path: str | Path, payload: Any) -> None:
+    text = to_json(payload) + "\n"  # before the temporary file, so a bad payload leaves none
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(payload), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(text, encoding="utf-8")
 
 
 def load_json(path: str | Path) -> Any:
@@ -138,9 +151,11 @@ def load_json(path: str | Path) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON types; NaN and infinities become null (JSON has no NaN)."""
+    """Plain JSON types; NaN and infinities become null."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from genrevae.io import atomic_dir
+from genrevae.io import atomic_dir, to_json
 
 INPUTS = ("audio", "lyrics", "hybrid")
 
@@ -96,7 +96,7 @@ def save_fused(directory: str | Path, fused: Fused) -> None:
     with atomic_dir(directory) as tmp:
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(fused, name), allow_pickle=False)
-        (tmp / SCALERS).write_text(json.dumps(fused.scalers, indent=1))
+        (tmp / SCALERS).write_text(to_json(fused.scalers, indent=1), encoding="utf-8")
 
 
 def load_scalers(directory: str | Path) -> dict:
