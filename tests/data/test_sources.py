@@ -134,6 +134,13 @@ def trees(tmp_path_factory) -> dict[str, Path]:
     _clip(bad / "rock" / "silent.wav", silent=True)
     _clip(bad / "rock" / "short.wav", seconds=0.5)
     (bad / "rock" / "notes.txt").write_text("liner notes\n")
+    # Float WAVs holding what no recording does (read from disk as float32).
+    y = sf.read(_clip(bad / "rock" / "nan.wav"), dtype="float32")[0]
+    sf.write(bad / "rock" / "nan.wav", np.where(np.arange(y.size) == 99, np.nan, y), SR,
+             subtype="FLOAT")
+    sf.write(bad / "rock" / "huge.wav", 1e30 * y[::-1], SR, subtype="FLOAT")
+    sf.write(bad / "blues" / "denormal.wav", np.full(2 * SR, 1e-40, dtype=np.float32), SR,
+             subtype="FLOAT")
     # A later copy is left out; so is an original whose copy sorts first.
     shutil.copyfile(bad / "blues" / "blues.00001.wav", bad / "rock" / "rock.00009.wav")
     shutil.copyfile(bad / "rock" / "rock.00002.wav", bad / "blues" / "a_dup.wav")
@@ -152,6 +159,9 @@ DEFECTS = {
     "rock/silent.wav": "silent",
     "rock/short.wav": "too_short",
     "rock/notes.txt": "not_audio",
+    "rock/nan.wav": "non_finite",
+    "rock/huge.wav": "out_of_range",
+    "blues/denormal.wav": "silent",
     "rock/rock.00009.wav": "duplicate",
     "rock/rock.00002.wav": "duplicate",
     "stray.wav": "unlabelled",
