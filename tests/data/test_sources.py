@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import re
 import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -13,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from genrevae.config import DataConfig, from_dict
 from genrevae.data import sources
 from genrevae.errors import DataError
 from genrevae.features.audio import handcrafted_columns
 from genrevae.io import MANIFEST_COLUMNS
+from tests.conftest import ROOT
 
 SR = 22050
 SEED = 7
@@ -134,6 +138,7 @@ def trees(tmp_path_factory) -> dict[str, Path]:
     _clip(bad / "rock" / "silent.wav", silent=True)
     _clip(bad / "rock" / "short.wav", seconds=0.5)
     (bad / "rock" / "notes.txt").write_text("liner notes\n")
+    _clip(bad / "rock" / "rock.00003.wav")  # rock keeps 3 tracks, one for each split
     # Float WAVs holding what no recording does (read from disk as float32).
     y = sf.read(_clip(bad / "rock" / "nan.wav"), dtype="float32")[0]
     sf.write(bad / "rock" / "nan.wav", np.where(np.arange(y.size) == 99, np.nan, y), SR,
@@ -317,7 +322,7 @@ def test_duplicates_keep_the_first_in_path_order(defects_prepared):
     m = defects_prepared.manifest
     kept = {Path(p).relative_to(Path(p).parents[1]).as_posix() for p in m["path"]}
     assert {"blues/blues.00001.wav", "blues/a_dup.wav"} <= kept
-    assert len(m) == 6
+    assert len(m) == 7
     dup = defects_prepared.rejected.set_index(
         defects_prepared.rejected["path"].map(lambda p: Path(p).name))["detail"]
     assert dup["rock.00009.wav"].endswith("blues.00001")
@@ -333,6 +338,55 @@ def test_source_without_usable_file_raises(tmp_path, params):
     with pytest.raises(DataError, match=re.escape(str(root)) + r".*1 empty.*1 not_audio|"
                        + re.escape(str(root)) + r".*1 not_audio.*1 empty"):
         _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+
+
+def _small_tree(root: Path, tracks: dict[str, int], seconds: float = 1.2) -> Path:
+    for genre, n in tracks.items():
+        for i in range(n):
+            _clip(root / genre / f"{genre}_{i}.wav", seconds=seconds)
+    return root
+
+
+@pytest.mark.parametrize("tracks", [
+    {"blues": 1, "rock": 1},
+    {"blues": 2, "rock": 2, "jazz": 2, "pop": 2},
+    {"blues": 9, "rock": 2},
+    {"blues": 30},
+])
+def test_corpus_too_small_to_split_is_refused_saying_what_it_needs(tmp_path, params, tracks):
+    """Genres with fewer than 3 tracks never reach val or test: unless two genres have 3,
+    prepare refuses, naming the splits short of genres and the tracks per genre."""
+    root = _small_tree(tmp_path / "small", tracks)
+    with pytest.raises(DataError) as info:
+        _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+    message = str(info.value)
+    assert message.startswith("data: too few tracks to split and cluster: genres per split ")
+    assert "train, val and test each need at least 2" in message
+    assert "at least 3 tracks" in message
+    biggest = max(tracks, key=tracks.get)
+    assert f"tracks per genre: {biggest} {tracks[biggest]}" in message
+
+
+def test_smallest_splittable_corpus_is_accepted(tmp_path, params):
+    """Two genres of 3 tracks (and a genre of 1, kept in train) give every split both."""
+    root = _small_tree(tmp_path / "small", {"blues": 3, "rock": 3, "jazz": 1})
+    m = _build(_data_cfg(params, name="folder", root=str(root)), tmp_path).manifest
+    assert m.groupby("split")["genre"].nunique().to_dict() == {"test": 2, "train": 3, "val": 2}
+
+
+def test_prepare_stage_refuses_a_tiny_corpus_in_one_line(tmp_path, params):
+    """The real stage: exit 2, one error line, and no manifest for later stages to crash on."""
+    root = _small_tree(tmp_path / "small", {"blues": 1, "rock": 1}, seconds=3.5)
+    raw = copy.deepcopy(params)
+    raw["data"].update(name="folder", root=str(root), synthetic=None)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "prepare.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: data: too few tracks to split")
+    assert "tracks per genre: blues 1, rock 1)" in errors[0]
+    assert not (tmp_path / raw["paths"]["manifest"]).exists()
 
 
 def test_empty_source_raises(tmp_path, params):

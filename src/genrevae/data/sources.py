@@ -26,7 +26,7 @@ from genrevae.config import DataConfig, SourceConfig
 from genrevae.data import synthetic
 from genrevae.data.audio import AUDIO_EXTENSIONS, AudioInfo, probe_audio
 from genrevae.data.lyrics import join_lyrics, normalise_key, read_lyrics_table
-from genrevae.data.splits import assign_splits
+from genrevae.data.splits import SPLITS, assign_splits, strata_per_split
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.io import MANIFEST_COLUMNS, atomic_dir
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 EXTRA_COLUMNS = ("group", "duration_s", "sample_rate", "channels", "rms_db")
 REJECTED_COLUMNS = ("path", "source", "reason", "detail")
 KAGGLE_RATE = 22050  # the Kaggle tables' `length` column counts samples at this rate
+# Clustering into genres and scoring on held-out tracks needs two genres in every split.
+MIN_GENRES_PER_SPLIT = 2
 
 
 @dataclass
@@ -335,7 +337,27 @@ def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int) -> pd.DataF
         manifest["group"], manifest["genre"],
         fractions=(cfg.split.train, cfg.split.val, cfg.split.test), seed=seed,
     )
+    _check_split_coverage(manifest)
     return manifest[[*MANIFEST_COLUMNS, *EXTRA_COLUMNS]]
+
+
+def _check_split_coverage(manifest: pd.DataFrame) -> None:
+    """Refuse, here rather than in a crash of a later stage, a corpus whose splits cannot
+    each hold two genres (training validates on val, evaluation scores on test)."""
+    per_split = strata_per_split(manifest["split"], manifest["genre"])
+    short = [f"{split} {n}" for split, n in per_split.items() if n < MIN_GENRES_PER_SPLIT]
+    if not short:
+        return
+    groups = manifest.groupby("genre")["group"].nunique().sort_values(ascending=False)
+    enough = int((groups >= len(SPLITS)).sum())
+    listed = ", ".join(f"{genre} {n}" for genre, n in groups.head(12).items())
+    raise DataError(
+        f"data: too few tracks to split and cluster: genres per split {', '.join(short)}, but "
+        f"train, val and test each need at least {MIN_GENRES_PER_SPLIT}; a genre reaches all "
+        f"three splits only with at least {len(SPLITS)} tracks (split groups: songs or "
+        f"artists where known), so at least {MIN_GENRES_PER_SPLIT} genres need that many; "
+        f"{enough} do (tracks per genre: {listed}{', ...' if len(groups) > 12 else ''})"
+    )
 
 
 def _rejected_frame(rows: list[dict]) -> pd.DataFrame:
