@@ -4,6 +4,7 @@ sources in one run) and the rule that bad input is left out with its reason, nev
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -170,6 +171,8 @@ DEFECTS = {
     "rock/rock.00009.wav": "duplicate",
     "rock/rock.00002.wav": "duplicate",
     "stray.wav": "unlabelled",
+    ".DS_Store": "hidden",
+    "rock/._rock.00000.wav": "hidden",
 }
 
 
@@ -300,7 +303,7 @@ def test_splits_are_fixed_by_the_seed(trees, params):
 
 
 def test_defects_are_rejected_with_their_reason(defects_prepared, trees):
-    """Every bad file is in ``rejected`` with its reason code; hidden files are ignored."""
+    """Every bad file is in ``rejected`` with its reason code, hidden files too."""
     assert _rejections(defects_prepared, trees["defects"]) == DEFECTS
     assert defects_prepared.rejected["detail"].str.len().gt(0).all()
 
@@ -484,6 +487,102 @@ def test_duplicate_across_sources_is_rejected(tmp_path, params, trees):
     assert "folder/blues/own" in set(prepared.manifest["track_id"])
     assert prepared.rejected[["reason", "source"]].values.tolist() == [["duplicate", "folder"]]
     assert Path(prepared.rejected["path"].iloc[0]) == extra / "blues" / "copy.wav"
+
+
+# --- symbolic links, hidden and odd entries ------------------------------------------------
+
+
+@pytest.fixture
+def link_tree(tmp_path) -> tuple[Path, Path]:
+    """A folder source with every kind of link and odd entry, beside an outside folder."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for genre in ("blues", "rock"):
+        for i in range(3):
+            _clip(root / genre / f"{genre}.{i}.wav")
+    for i in range(3):
+        _clip(outside / "pop_tracks" / f"pop.{i}.wav")
+    _clip(outside / "lone.wav")
+    (root / "pop").symlink_to(outside / "pop_tracks")  # a genre that lives elsewhere
+    (root / "alias").symlink_to(root / "rock")  # sorts before rock: rock still owns its files
+    (root / "rock" / "linked.wav").symlink_to(outside / "lone.wav")
+    (root / "rock" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    (root / "ghost").symlink_to(tmp_path / "no_folder")
+    (root / "rock" / "again").symlink_to(root)  # a loop
+    (root / "blues" / "self.wav").symlink_to(root / "blues" / "self.wav")
+    (root / ".cache").mkdir()
+    _clip(root / ".cache" / "blues.9.wav")
+    (root / "empty").mkdir()
+    os.mkfifo(root / "rock" / "pipe.wav")
+    return root, outside
+
+
+LINK_REASONS = {
+    "alias": "linked_twice",
+    "rock/gone.wav": "broken_link",
+    "ghost": "broken_link",
+    "rock/again": "link_loop",
+    "blues/self.wav": "link_loop",
+    ".cache": "hidden",
+    "empty": "empty_folder",
+    "rock/pipe.wav": "not_a_file",
+}
+
+
+def test_links_are_followed_once_and_every_entry_is_accounted_for(link_tree, params, caplog):
+    root, _ = link_tree
+    with caplog.at_level("INFO", logger="genrevae.data.sources"):
+        prepared = _build(_data_cfg(params, name="folder", root=str(root)), root.parent)
+    m = prepared.manifest
+    assert _rejections(prepared, root) == LINK_REASONS
+    used = {Path(p).relative_to(root).as_posix(): g for p, g in zip(m["path"], m["genre"],
+                                                                      strict=True)}
+    assert used == {**{f"{g}/{g}.{i}.wav": g for g in ("blues", "rock") for i in range(3)},
+                    **{f"pop/pop.{i}.wav": "pop" for i in range(3)}, "rock/linked.wav": "rock"}
+    listed = {root / p for p in [*used, *LINK_REASONS]}
+    for entry in _every_entry(root):
+        assert entry in listed or any(entry in p.parents for p in listed) or \
+            any(p in entry.parents for p in listed if LINK_REASONS.get(
+                p.relative_to(root).as_posix()) == "hidden"), f"{entry} is not accounted for"
+    (summary,) = [r.getMessage() for r in caplog.records if "files used" in r.getMessage()]
+    assert summary.startswith("folder: 10 files used, 8 left out: ")
+    assert summary.endswith(f"(5 folders read under {root})")  # root, blues, rock, pop, empty
+    counts = pd.Series(list(LINK_REASONS.values())).value_counts()
+    assert all(f"{n} {reason}" in summary for reason, n in counts.items())
+
+
+def _every_entry(root: Path) -> list[Path]:
+    """Every file, folder and link under ``root`` without following links."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        out += [Path(folder) / name for name in [*dirs, *files]]
+    return out
+
+
+def test_two_links_to_one_outside_folder_read_it_once(tmp_path, params):
+    root = tmp_path / "root"
+    for genre in ("blues", "rock"):
+        for i in range(3):
+            _clip(tmp_path / "store" / genre / f"{i}.wav")
+    (root).mkdir()
+    (root / "blues").symlink_to(tmp_path / "store" / "blues")
+    (root / "rock").symlink_to(tmp_path / "store" / "rock")
+    (root / "rock_again").symlink_to(tmp_path / "store" / "rock")
+    prepared = _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+    assert sorted(prepared.manifest["genre"].value_counts().items()) == [("blues", 3), ("rock", 3)]
+    assert _rejections(prepared, root) == {"rock_again": "linked_twice"}
+    assert prepared.rejected["detail"].tolist() == [f"links to {root / 'rock'}, read there"]
+
+
+def test_walk_tree_of_a_loop_only_terminates(tmp_path):
+    """A tree made only of links to itself ends, listing each link."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "a").symlink_to(root)
+    (root / "b").symlink_to(root / "a")
+    walk = sources.walk_tree(root)
+    assert walk.files == []
+    assert sorted((p.name, r) for p, r, _ in walk.left_out) == [("a", "link_loop"),
+                                                                ("b", "link_loop")]
 
 
 # --- feature tables ------------------------------------------------------------------------
