@@ -2,8 +2,10 @@
 per track, split fixed here by track, song or artist, stratified by genre).
 
 For data.name=synthetic it first generates the embedded corpus as WAV files. Every file
-left out (undecodable, empty, silent, too short, not audio, duplicate, unlabelled) is
-listed with its reason in paths.rejected; the stage goes on unless nothing is usable.
+or folder left out (undecodable, empty, silent, too short, not audio, duplicate,
+unlabelled, NaN or absurd samples, hidden, broken or looping links, ...) is listed with
+its reason in paths.rejected; the stage goes on unless nothing is usable, and refuses a
+corpus too small to give every split two genres.
 Writes paths.manifest, paths.rejected and, for a feature table, paths.table.
 """
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
+import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -108,6 +112,68 @@ def _edit(params: dict, dotted: str, value) -> dict:
 def test_invalid_values_are_refused_naming_the_key(params, key, value, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(_edit(params, key, value))
+
+
+def _float_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every dotted key of a float field (optional ones too), found from the dataclasses, so
+    a float key added later is covered without editing this test."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+        if dataclasses.is_dataclass(args[0]):
+            keys += _float_keys(args[0], f"{prefix}{f.name}.")
+        elif args[0] is float:
+            keys.append(prefix + f.name)
+    return keys
+
+
+FLOAT_KEYS = _float_keys()
+
+
+def test_float_keys_are_found():
+    assert {"train.lr", "features.segment_seconds", "model.beta", "fuse.audio_weight",
+            "cluster.dbscan_eps", "data.split.train", "data.synthetic.duration"} <= set(FLOAT_KEYS)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_every_float_key_must_be_finite(params, key, value):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: must be a finite number, got "):
+        from_dict(_edit(params, key, value))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("features.sample_rate", 7, r"features\.sample_rate: must be in \[8000, 192000\], got 7"),
+        ("features.sample_rate", 1_000_000, r"features\.sample_rate: must be in \[8000, 192000\]"),
+        ("data.synthetic.sample_rate", 4000, r"data\.synthetic\.sample_rate: must be in \[8000"),
+        ("features.n_mels", 2000, r"features\.n_mels: must not exceed the 1025 frequency bins"),
+        ("features.n_fft", 2**20, r"features\.n_fft: must be <= 65536"),
+        ("features.segment_seconds", 1e4, r"features\.segment_seconds: must be <= 600"),
+        ("latent_dim", 100_000, r"^latent_dim: must be <= 1024, got 100000"),
+        ("model.latent_dim", 2048, r"^model\.latent_dim: must be <= 1024"),
+        ("model.hidden_dims", [256, 10**6], r"^model\.hidden_dims\[1\]: must be <= 16384"),
+        ("train.epochs", 10**7, r"^train\.epochs: must be <= 100000"),
+        ("train.batch_size", 10**7, r"^train\.batch_size: must be <= 65536"),
+        ("train.batch_size", 0, r"^train\.batch_size: must be positive"),
+        ("train.lr", 100.0, r"^train\.lr: must be <= 10"),
+    ],
+)
+def test_sizes_are_bounded(params, key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(_edit(params, key, value))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("features.sample_rate", 8000), ("features.sample_rate", 192000), ("latent_dim", 1024),
+     ("features.n_mels", 1025), ("train.epochs", 100_000), ("train.lr", 10)],
+)
+def test_bounds_are_inclusive(params, key, value):
+    from_dict(_edit(params, key, value))
 
 
 def test_unknown_and_missing_keys_are_refused(params):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,17 +17,24 @@ import pandas as pd
 import pytest
 import yaml
 
+from genrevae.errors import ArtifactError
 from genrevae.io import (
     atomic_dir,
     atomic_path,
     copy_npy_rows,
     key_positions,
     load_csv,
+    load_json,
+    load_manifest,
+    load_npy,
     npy_data_offset,
     promote_file,
     save_csv,
+    save_json,
     save_npy,
+    to_json,
 )
+from genrevae.predict import Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +114,137 @@ def test_killed_prepare_leaves_no_artifact(tmp_path, params):
     assert any(prepared.glob(".corpus.*")), "the generator never started"
     assert not (tmp_path / params["paths"]["manifest"]).exists()
     assert not (tmp_path / params["paths"]["corpus"]).exists()
+
+
+def _strict_loads(text: str):
+    """json.loads that refuses the NaN / Infinity tokens Python's json would accept."""
+    def refuse(token):
+        raise AssertionError(f"invalid JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float32("nan"),
+                                 np.float64("inf")])
+def test_json_writers_turn_non_finite_into_null(tmp_path, bad):
+    payload = {"x": bad, "nested": [1.5, bad, {"y": bad}], "array": np.array([1.0, bad]),
+               "n": np.int64(3)}
+    expected = {"x": None, "nested": [1.5, None, {"y": None}], "array": [1.0, None], "n": 3}
+    assert _strict_loads(to_json(payload)) == expected
+    save_json(tmp_path / "m.json", payload)
+    assert _strict_loads((tmp_path / "m.json").read_text()) == expected
+
+
+def test_json_writer_refuses_what_json_cannot_hold(tmp_path):
+    """A value that is not JSON fails loudly and leaves no file (nor a temporary one)."""
+    with pytest.raises(TypeError):
+        save_json(tmp_path / "m.json", {"when": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_json_of_a_nan_prediction_is_valid_json():
+    """`genrevae predict --format json` goes through to_json: no bare NaN on stdout."""
+    pred = Prediction(path="song.wav", n_segments=1, probabilities={"rock": math.nan},
+                      top="rock", nearest_cluster=None, latent=[math.nan, 0.5])
+    out = _strict_loads(to_json([pred.as_dict()], ascii_only=False))
+    assert out[0]["probabilities"] == {"rock": None} and out[0]["latent"] == [None, 0.5]
+
+
+# ---------------------------------------------------------------- damaged artifacts
+
+RERUN = "; rerun the stage that writes it (`dvc repro`)"
+
+
+def _written(tmp_path: Path, kind: str, rng) -> tuple[Path, object]:
+    """A real artifact of ``kind`` written by the project's own writer, and its reader."""
+    if kind == "json":
+        path = tmp_path / "metrics.json"
+        save_json(path, {"best_epoch": 3, "val_loss": [1.5, 1.25], "name": "vae"})
+        return path, load_json
+    if kind in ("npy", "npy_mmap"):
+        path = tmp_path / "z.npy"
+        save_npy(path, rng.normal(size=(40, 8)).astype(np.float32))
+        return path, (lambda p: load_npy(p, mmap=True)) if kind == "npy_mmap" else load_npy
+    frame = pd.DataFrame({"track_id": [f"t{i:03d}" for i in range(30)], "path": "a.wav",
+                          "genre": "rock", "language": "english", "source": "folder",
+                          "lyrics": "", "split": "train"})
+    path = tmp_path / "manifest.csv"
+    save_csv(path, frame)
+    return path, load_manifest if kind == "manifest" else load_csv
+
+
+KINDS = ("json", "npy", "npy_mmap", "csv", "manifest")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_intact_artifacts_load(tmp_path, rng, kind):
+    path, read = _written(tmp_path, kind, rng)
+    assert read(path) is not None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_missing_artifact_is_one_line_naming_it(tmp_path, rng, kind):
+    path, read = _written(tmp_path, kind, rng)
+    path.unlink()
+    with pytest.raises(ArtifactError) as info:
+        read(path)
+    assert str(info.value) == f"{path}: not found{RERUN}"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.5, 0.77, 0.999])
+@pytest.mark.parametrize("kind", KINDS)
+def test_truncated_artifact_is_one_line_naming_it(tmp_path, rng, kind, fraction):
+    """Cut at any point (also mid-header, and to 0 bytes), a file is refused, not parsed
+    into a short or garbled table. (The cut leaves out at least the last two bytes: JSON
+    without its final newline is still whole.)"""
+    path, read = _written(tmp_path, kind, rng)
+    data = path.read_bytes()
+    path.write_bytes(data[: min(int(len(data) * fraction), len(data) - 2)])
+    with pytest.raises(ArtifactError, match=rf"^{re.escape(str(path))}: damaged or incomplete "
+                                            rf"\(.+\){re.escape(RERUN)}$") as info:
+        read(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_garbage_artifact_is_one_line_naming_it(tmp_path, rng, kind):
+    """Random bytes (not UTF-8, not JSON, not .npy) behind the artifact's name."""
+    path, read = _written(tmp_path, kind, rng)
+    path.write_bytes(rng.integers(0, 256, size=4000, dtype=np.uint8).tobytes() + b"\n")
+    with pytest.raises(ArtifactError, match=rf"^{re.escape(str(path))}: damaged or incomplete"):
+        read(path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_folder_in_place_of_an_artifact_is_one_line(tmp_path, rng, kind):
+    path, read = _written(tmp_path, kind, rng)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ArtifactError, match=rf"^{re.escape(str(path))}: (cannot read|damaged)"):
+        read(path)
+
+
+def test_pickled_npy_is_refused(tmp_path):
+    """An object array in a .npy would run code when unpickled: refused, not loaded."""
+    path = tmp_path / "z.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ArtifactError, match=r"damaged or incomplete.*pickle"):
+        load_npy(path)
+
+
+def test_manifest_without_its_columns_is_refused(tmp_path):
+    path = tmp_path / "manifest.csv"
+    save_csv(path, pd.DataFrame({"track_id": ["a"], "genre": ["rock"]}))
+    with pytest.raises(ArtifactError, match=r"manifest lacks columns \['path'"):
+        load_manifest(path)
+
+
+def test_stage_with_a_missing_input_says_so_in_one_line(tmp_path, params):
+    """`cluster` run before `train`: one error line naming the missing file and `dvc repro`
+    (not a traceback, not libc's "System error")."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "cluster.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "System error" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {params['paths']['segments']}: not found{RERUN}"]

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,6 +194,24 @@ def test_unreadable_file_fails_but_good_songs_are_printed(capsys, models, songs,
     check_prediction(out[0], cluster_ids)
 
 
+@pytest.mark.parametrize(("samples", "message"), [
+    (lambda y: np.where(np.arange(y.size) == 5, np.nan, y), "1 of 308700 samples are NaN"),
+    (lambda y: y * 1e30, "far beyond full scale"),
+    (lambda y: np.full_like(y, 1e-40), "silent"),
+])
+def test_hostile_samples_are_refused_naming_the_file(capsys, tmp_path, models, songs,
+                                                     samples, message) -> None:
+    """NaN, 1e30 or denormal-only samples: one `error:` line naming the file (exit 1), no
+    NaN probabilities, and the good song is still printed as valid JSON."""
+    bad = tmp_path / "hostile.wav"
+    sf.write(bad, samples(tone(44100, 7.0)).astype(np.float32), 44100, subtype="FLOAT")
+    out, err, code = predict_json(capsys, str(bad), str(songs["mono44"]), "--model", str(models))
+    assert code == 1
+    assert err.splitlines() == [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(err.splitlines()) == 1 and str(bad) in err and message in err
+    assert [p["track"] for p in out] == [str(songs["mono44"])]
+
+
 def test_short_clip_is_padded_to_one_segment(capsys, models, songs, cluster_ids) -> None:
     """A 1-s clip works: one segment, the same as the clip zero-padded to 3 s by hand."""
     out, err, code = predict_json(capsys, str(songs["short"]), str(songs["padded"]),
@@ -209,6 +228,38 @@ def test_missing_model_folder_is_one_clear_error(capsys, tmp_path, songs) -> Non
     _, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(tmp_path))
     assert code == 2
     assert err.startswith("error:") and "dvc repro" in err and "model.pt" in err
+
+
+def _truncate(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def _edit_probe(**changes):
+    def edit(text: str) -> str:
+        return json.dumps({**json.loads(text), **changes})
+    return edit
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (_truncate, r"Expecting|Unterminated"),
+    (lambda text: "[1, 2, 3]\n", "expected an object with keys classes"),
+    (_edit_probe(coef=[[0.5, 0.25]]), r"coef: expected \(4, 4\) finite numbers"),
+    (_edit_probe(scaler_scale=[1.0, None, 1.0, 1.0]), r"scaler_scale: expected \(4,\) finite"),
+    (_edit_probe(classes="rock"), "classes: expected a list of at least two names"),
+    (_edit_probe(cluster_centres={"0": [1.0]}), r"cluster_centres\.0: expected \(4,\)"),
+])
+def test_damaged_probe_is_one_clear_error(capsys, tmp_path, models, songs, damage, why) -> None:
+    """A truncated or malformed probe.json: exit 2 and one `error:` line naming it and
+    saying to rerun the pipeline; nothing on stdout."""
+    damaged = tmp_path / "models"
+    shutil.copytree(models, damaged)
+    probe = damaged / "probe.json"
+    probe.write_text(damage(probe.read_text()))
+    out, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(damaged))
+    assert code == 2 and out == []
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: {probe}: damaged or incomplete (")
+    assert re.search(why, line) and line.endswith("rerun the stage that writes it (`dvc repro`)")
 
 
 def test_console_script_uses_the_pipeline_models_by_default(pipeline, songs) -> None:

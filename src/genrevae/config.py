@@ -8,6 +8,7 @@ keys and validates values, raising :class:`ConfigError` with the dotted key at f
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -300,7 +301,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             _fail(key, f"expected a number, got {value!r}")
-        return float(value)
+        # NaN passes every `<` check below and inf every `>` check; refuse both here, once.
+        number = float(value) if isinstance(value, float) or abs(value) < 2**1023 else math.inf
+        if not math.isfinite(number):
+            _fail(key, f"must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             _fail(key, f"expected a string, got {value!r}")
@@ -308,11 +313,48 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
 
 
+# Bounds on sizes: values beyond them are typos (an extra zero) that would otherwise run for
+# hours or fill the disk before anything fails.
+SAMPLE_RATE_RANGE = (8000, 192000)
+MAX_SEGMENT_SECONDS = 600.0
+MAX_SYNTHETIC_SECONDS = 3600.0
+MAX_N_FFT = 65536
+MAX_LATENT_DIM = 1024
+MAX_HIDDEN_WIDTH = 16384
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65536
+MAX_LR = 10.0
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        _fail(key, f"must be positive, got {value!r}")
+
+
+def _non_negative(key: str, value: float) -> None:
+    if value < 0:
+        _fail(key, f"must be >= 0, got {value!r}")
+
+
+def _at_most(key: str, value: float, limit: float) -> None:
+    if value > limit:
+        _fail(key, f"must be <= {limit:g}, got {value!r}")
+
+
+def _in_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        _fail(key, f"must be in [{low:g}, {high:g}], got {value!r}")
+
+
+def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
 def _validate_synthetic(d: SyntheticConfig) -> None:
-    _positive("data.synthetic.sample_rate", d.sample_rate)
-    if d.sample_rate < 8000:
-        _fail("data.synthetic.sample_rate", f"must be >= 8000, got {d.sample_rate}")
+    _in_range("data.synthetic.sample_rate", d.sample_rate, *SAMPLE_RATE_RANGE)
     _positive("data.synthetic.duration", d.duration)
+    _at_most("data.synthetic.duration", d.duration, MAX_SYNTHETIC_SECONDS)
     if len(d.genres) < 2:
         _fail("data.synthetic.genres", "needs at least two genres")
     if len(set(d.genres)) != len(d.genres):
@@ -327,27 +369,7 @@ def _validate_synthetic(d: SyntheticConfig) -> None:
               f"must be in [0, 1], got {d.instrumental_fraction}")
 
 
-def _positive(key: str, value: float) -> None:
-    if value <= 0:
-        _fail(key, f"must be positive, got {value!r}")
-
-
-def _non_negative(key: str, value: float) -> None:
-    if value < 0:
-        _fail(key, f"must be >= 0, got {value!r}")
-
-
-def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
-
-
-def validate(cfg: Config) -> None:
-    """Check value ranges and cross-field rules; raise :class:`ConfigError` on the first."""
-    _non_negative("seed", cfg.seed)
-    _positive("latent_dim", cfg.latent_dim)
-
-    d = cfg.data
+def _validate_data(d: DataConfig) -> None:
     _one_of("data.name", d.name, DATA_SOURCES)
     for name in ("train", "val", "test"):
         share = getattr(d.split, name)
@@ -366,9 +388,6 @@ def validate(cfg: Config) -> None:
         if d.synthetic is None:
             _fail("data.synthetic", "data=synthetic needs the generator settings")
         _validate_synthetic(d.synthetic)
-        if cfg.features.segment_seconds > d.synthetic.duration:
-            _fail("features.segment_seconds",
-                  f"longer than data.synthetic.duration ({d.synthetic.duration})")
     elif not d.root:
         _fail("data.root", f"data={d.name} needs the path of its data")
     for i, extra in enumerate(d.extra_sources):
@@ -379,19 +398,28 @@ def validate(cfg: Config) -> None:
         if not extra.root:
             _fail(f"{key}.root", "missing the path of its data")
 
-    f = cfg.features
+
+def _validate_features(f: FeaturesConfig) -> None:
     for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels", "n_mfcc"):
         _positive(f"features.{name}", getattr(f, name))
+    _in_range("features.sample_rate", f.sample_rate, *SAMPLE_RATE_RANGE)
+    _at_most("features.segment_seconds", f.segment_seconds, MAX_SEGMENT_SECONDS)
+    _at_most("features.n_fft", f.n_fft, MAX_N_FFT)
     _non_negative("features.n_jobs", f.n_jobs)
     _one_of("features.device", f.device, DEVICES)
     if f.hop_length > f.n_fft:
         _fail("features.hop_length", f"must not exceed features.n_fft ({f.n_fft})")
     if f.segment_seconds * f.sample_rate < f.n_fft:
         _fail("features.segment_seconds", "a segment must hold at least one FFT frame")
+    # A mel band narrower than one FFT bin is empty: its row of the log-mel is constant.
+    if f.n_mels > f.n_fft // 2 + 1:
+        _fail("features.n_mels", f"must not exceed the {f.n_fft // 2 + 1} frequency bins of "
+                                 f"features.n_fft ({f.n_fft})")
     if f.n_mfcc > f.n_mels:
         _fail("features.n_mfcc", f"must not exceed features.n_mels ({f.n_mels})")
 
-    ly = cfg.lyrics
+
+def _validate_lyrics(ly: LyricsConfig) -> None:
     _one_of("lyrics.backend", ly.backend, LYRICS_BACKENDS)
     _one_of("lyrics.analyzer", ly.analyzer, LYRICS_ANALYZERS)
     _positive("lyrics.ngram_min", ly.ngram_min)
@@ -403,12 +431,15 @@ def validate(cfg: Config) -> None:
     if ly.backend == "sentence" and not ly.model:
         _fail("lyrics.model", "the sentence backend needs a model package name")
 
-    _non_negative("fuse.audio_weight", cfg.fuse.audio_weight)
-    _non_negative("fuse.lyrics_weight", cfg.fuse.lyrics_weight)
-    if cfg.fuse.audio_weight == 0 and cfg.fuse.lyrics_weight == 0:
+
+def _validate_fuse(fu: FuseConfig) -> None:
+    _non_negative("fuse.audio_weight", fu.audio_weight)
+    _non_negative("fuse.lyrics_weight", fu.lyrics_weight)
+    if fu.audio_weight == 0 and fu.lyrics_weight == 0:
         _fail("fuse", "audio_weight and lyrics_weight cannot both be 0")
 
-    m = cfg.model
+
+def _validate_model(m: ModelConfig) -> None:
     _one_of("model.name", m.name, MODEL_NAMES)
     _one_of("model.input", m.input, MODEL_INPUTS)
     if (m.name == "conv_vae") != (m.input == "mel"):
@@ -416,42 +447,40 @@ def validate(cfg: Config) -> None:
                              f"got model.name={m.name}, model.input={m.input}")
     if m.whiten and m.input == "mel":
         _fail("model.whiten", "whitening applies to feature vectors, not to log-mel input")
-    if m.input == "mel" and d.name == "features_table":
-        _fail("model.input", "a feature table has no audio, so no log-mel input")
     _non_negative("model.free_bits", m.free_bits)
     _non_negative("model.pretrain_epochs", m.pretrain_epochs)
-    if m.name == "vade" and m.pretrain_epochs >= cfg.train.epochs:
-        _fail("model.pretrain_epochs", f"must be below train.epochs ({cfg.train.epochs}), or the "
-                                       "mixture prior is never fit")
     if m.n_components is not None and m.n_components < 2:
         _fail("model.n_components", f"must be >= 2, got {m.n_components}")
-    _one_of("evaluate.target", cfg.evaluate.target, EVAL_TARGETS)
     if m.name == "cvae":
         if m.condition is None:
             _fail("model.condition", "a cvae needs a label to condition on")
         _one_of("model.condition", m.condition, CONDITION_LABELS)
-        if m.condition == cfg.evaluate.target:
-            _fail("model.condition", f"the model would be conditioned on {m.condition!r}, the "
-                                     "label it is evaluated against (evaluate.target)")
     _positive("model.latent_dim", m.latent_dim)
+    _at_most("model.latent_dim", m.latent_dim, MAX_LATENT_DIM)
     if not m.hidden_dims:
         _fail("model.hidden_dims", "needs at least one hidden layer")
     for i, width in enumerate(m.hidden_dims):
         _positive(f"model.hidden_dims[{i}]", width)
+        _at_most(f"model.hidden_dims[{i}]", width, MAX_HIDDEN_WIDTH)
     _non_negative("model.beta", m.beta)
     if not 0.0 <= m.dropout < 1.0:
         _fail("model.dropout", f"must be in [0, 1), got {m.dropout}")
     if not 0.0 <= m.input_dropout < 1.0:
         _fail("model.input_dropout", f"must be in [0, 1), got {m.input_dropout}")
 
-    t = cfg.train
+
+def _validate_train(t: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "lr", "patience"):
         _positive(f"train.{name}", getattr(t, name))
+    _at_most("train.epochs", t.epochs, MAX_EPOCHS)
+    _at_most("train.batch_size", t.batch_size, MAX_BATCH_SIZE)
+    _at_most("train.lr", t.lr, MAX_LR)
     _non_negative("train.weight_decay", t.weight_decay)
     _non_negative("train.kl_warmup_epochs", t.kl_warmup_epochs)
     _one_of("train.device", t.device, DEVICES)
 
-    c = cfg.cluster
+
+def _validate_cluster(c: ClusterConfig) -> None:
     if c.k is not None and c.k < 2:
         _fail("cluster.k", f"must be >= 2, got {c.k}")
     if not c.algorithms:
@@ -464,10 +493,46 @@ def validate(cfg: Config) -> None:
     if c.dbscan_eps is not None:
         _positive("cluster.dbscan_eps", c.dbscan_eps)
 
-    e = cfg.evaluate
+
+def _validate_evaluate(e: EvaluateConfig) -> None:
+    _one_of("evaluate.target", e.target, EVAL_TARGETS)
     _positive("evaluate.tsne_perplexity", e.tsne_perplexity)
     _positive("evaluate.max_plot_points", e.max_plot_points)
     _non_negative("evaluate.n_reconstructions", e.n_reconstructions)
+
+
+def _validate_across(cfg: Config) -> None:
+    """Rules that tie keys of different sections together."""
+    syn = cfg.data.synthetic
+    if cfg.data.name == "synthetic" and syn and cfg.features.segment_seconds > syn.duration:
+        _fail("features.segment_seconds", f"longer than data.synthetic.duration ({syn.duration})")
+    m = cfg.model
+    if m.input == "mel" and cfg.data.name == "features_table":
+        _fail("model.input", "a feature table has no audio, so no log-mel input")
+    if m.name == "vade" and m.pretrain_epochs >= cfg.train.epochs:
+        _fail("model.pretrain_epochs", f"must be below train.epochs ({cfg.train.epochs}), or the "
+                                       "mixture prior is never fit")
+    if m.name == "cvae" and m.condition == cfg.evaluate.target:
+        _fail("model.condition", f"the model would be conditioned on {m.condition!r}, the "
+                                 "label it is evaluated against (evaluate.target)")
+
+
+def validate(cfg: Config) -> None:
+    """Check value ranges and cross-field rules; raise :class:`ConfigError` on the first.
+
+    Finiteness of every float is checked earlier, when the value is read (``_coerce``)."""
+    _non_negative("seed", cfg.seed)
+    _positive("latent_dim", cfg.latent_dim)
+    _at_most("latent_dim", cfg.latent_dim, MAX_LATENT_DIM)
+    _validate_data(cfg.data)
+    _validate_features(cfg.features)
+    _validate_lyrics(cfg.lyrics)
+    _validate_fuse(cfg.fuse)
+    _validate_evaluate(cfg.evaluate)
+    _validate_model(cfg.model)
+    _validate_train(cfg.train)
+    _validate_cluster(cfg.cluster)
+    _validate_across(cfg)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -11,7 +11,8 @@ class ConfigError(GenreVAEError, ValueError):
 
 class AudioError(GenreVAEError):
     """An audio file cannot be used; the message says why and ``reason`` is a short code
-    (empty, undecodable, silent, too_short, not_audio)."""
+    (missing, empty, undecodable, bad_sample_rate, non_finite, out_of_range, silent,
+    too_short, not_audio)."""
 
     def __init__(self, message: str, reason: str = "undecodable") -> None:
         super().__init__(message)
@@ -28,3 +29,8 @@ class TrainingError(GenreVAEError):
 
 class TrackingError(GenreVAEError):
     """The MLflow tracking store cannot be reached or refuses the run."""
+
+
+class ArtifactError(DataError):
+    """A file a stage wrote (and a later one reads) is missing or damaged; the message
+    names it and says to rerun the stage that writes it."""

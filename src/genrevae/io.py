@@ -19,10 +19,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genrevae.errors import ArtifactError
+
 # Columns of data/prepared/manifest.csv: one row per track.
 MANIFEST_COLUMNS = ("track_id", "path", "genre", "language", "source", "lyrics", "split")
 # Key columns of the segment table: one row per segment.
 SEGMENT_KEYS = ("track_id", "segment_index")
+RERUN = "rerun the stage that writes it (`dvc repro`)"
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[Path]:
+    """Turn a missing, unreadable, truncated or malformed artifact into one
+    :class:`ArtifactError` line naming ``path``, instead of a parser's traceback."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: not found; {RERUN}")
+    try:
+        yield path
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read it ({_first_line(exc)}); {RERUN}") from exc
+    except (ValueError, EOFError, pd.errors.ParserError) as exc:  # JSON, npy, CSV, UTF-8
+        raise ArtifactError(f"{path}: damaged or incomplete ({_first_line(exc)}); "
+                            f"{RERUN}") from exc
+
+
+def damaged(path: str | Path, why: str) -> ArtifactError:
+    """The error for an artifact that parses but does not hold what its writer writes."""
+    return ArtifactError(f"{path}: damaged or incomplete ({why}); {RERUN}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0][:200]
 
 
 @contextlib.contextmanager
@@ -114,7 +143,10 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
 
 
 def load_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """An array written by :func:`save_npy`; :class:`ArtifactError` if missing, truncated
+    (NumPy checks the data against the header's shape) or not a plain ``.npy``."""
+    with reading(path):
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
 def save_csv(path: str | Path, frame: pd.DataFrame) -> None:
@@ -123,24 +155,57 @@ def save_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def load_csv(path: str | Path) -> pd.DataFrame:
-    # Only empty fields are missing values: a genre or word such as "NA" stays a string.
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], encoding="utf-8",
-                       dtype={"track_id": str, "group": str})
+    """A table written by :func:`save_csv`; :class:`ArtifactError` if missing, cut short
+    or not UTF-8 CSV. (A file cut exactly at a line end cannot be told from a short one.)"""
+    with reading(path), open(path, "rb") as fh:
+        if not _ends_with_newline(fh):  # pandas ends every table, even an empty one, so
+            raise damaged(path, "it does not end with a complete line")
+        # Only empty fields are missing values: a genre or word such as "NA" stays a string.
+        return pd.read_csv(fh, keep_default_na=False, na_values=[""], encoding="utf-8",
+                           dtype={"track_id": str, "group": str})
+
+
+def _ends_with_newline(fh: Any) -> bool:
+    """Whether the binary file ``fh`` is non-empty and ends with ``\\n``; rewinds it."""
+    size = fh.seek(0, os.SEEK_END)
+    last = b""
+    if size:
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+    fh.seek(0)
+    return last == b"\n"
+
+
+def to_json(payload: Any, *, indent: int | None = 2, ascii_only: bool = True) -> str:
+    """``payload`` as strict JSON text: NaN and infinities become null (JSON has no NaN),
+    NumPy scalars and arrays become numbers and lists.
+
+    ``allow_nan=False`` makes a non-finite value that slipped past :func:`_jsonable` raise
+    instead of being written as the bare ``NaN`` token no JSON parser accepts; a type
+    JSON cannot hold raises ``TypeError`` as usual.
+    """
+    return json.dumps(_jsonable(payload), indent=indent, ensure_ascii=ascii_only,
+                      allow_nan=False)
 
 
 def save_json(path: str | Path, payload: Any) -> None:
+    text = to_json(payload) + "\n"  # before the temporary file, so a bad payload leaves none
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(payload), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(text, encoding="utf-8")
 
 
 def load_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A file written by :func:`save_json`; :class:`ArtifactError` if missing or malformed."""
+    with reading(path):
+        return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON types; NaN and infinities become null (JSON has no NaN)."""
+    """Plain JSON types; NaN and infinities become null."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
@@ -154,7 +219,7 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
     frame = load_csv(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: manifest lacks columns {missing}")
+        raise damaged(path, f"the manifest lacks columns {missing}")
     frame["lyrics"] = frame["lyrics"].astype(object).where(frame["lyrics"].notna(), None)
     frame["track_id"] = frame["track_id"].astype(str)
     return frame

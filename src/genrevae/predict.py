@@ -17,7 +17,7 @@ import numpy as np
 from genrevae.data.audio import load_audio
 from genrevae.errors import DataError
 from genrevae.features.audio import batch_features
-from genrevae.io import load_json
+from genrevae.io import damaged, load_json
 from genrevae.model_input import one_hot, standardise_mel
 from genrevae.training import latent_means, load_model
 
@@ -42,6 +42,35 @@ class Prediction:
                 "latent": self.latent}
 
 
+PROBE_KEYS = ("classes", "scaler_mean", "scaler_scale", "coef", "intercept")
+
+
+def check_probe(probe: object, path: Path, *, latent_dim: int) -> None:
+    """Refuse a ``probe.json`` that does not hold what ``evaluate`` writes for a latent of
+    ``latent_dim`` dimensions: arrays of finite numbers with matching shapes."""
+    if not isinstance(probe, dict) or any(k not in probe for k in PROBE_KEYS):
+        raise damaged(path, f"expected an object with keys {', '.join(PROBE_KEYS)}")
+    classes = probe["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 or \
+            not all(isinstance(c, str) for c in classes):
+        raise damaged(path, "classes: expected a list of at least two names")
+    rows = 1 if len(classes) == 2 else len(classes)  # binary logistic regression: one row
+    shapes = {"scaler_mean": (latent_dim,), "scaler_scale": (latent_dim,),
+              "coef": (rows, latent_dim), "intercept": (rows,)}
+    centres = probe.get("cluster_centres") or {}
+    if not isinstance(centres, dict) or not all(str(k).lstrip("-").isdigit() for k in centres):
+        raise damaged(path, "cluster_centres: expected an object of cluster id -> centre")
+    shapes.update({f"cluster_centres.{k}": (latent_dim,) for k in centres})
+    for key, shape in shapes.items():
+        value = centres[key.split(".", 1)[1]] if key.startswith("cluster_") else probe[key]
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.shape != shape or not np.isfinite(array).all():
+            raise damaged(path, f"{key}: expected {shape} finite numbers")
+
+
 class Predictor:
     """The artifacts of the last ``dvc repro`` in ``model_dir`` (model.pt, probe.json)."""
 
@@ -52,6 +81,7 @@ class Predictor:
                 raise DataError(f"{model_dir / name}: not found; run `dvc repro` first")
         self.model, self.model_cfg, self.meta = load_model(model_dir / MODEL_FILE)
         self.probe = load_json(model_dir / PROBE_FILE)
+        check_probe(self.probe, model_dir / PROBE_FILE, latent_dim=self.model.latent_dim)
         if self.meta["input"] == "lyrics":
             raise DataError("this model reads lyrics only; predict works from audio "
                             "(model.input audio, hybrid or mel)")

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from genrevae.config import ModelConfig
-from genrevae.errors import DataError, TrainingError
+from genrevae.errors import ArtifactError, TrainingError
 from genrevae.io import atomic_path
 from genrevae.models.base import LatentModel
 
@@ -253,17 +253,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such checkpoint; run `dvc repro` to train it") from exc
+        raise ArtifactError(f"{path}: no such checkpoint; run `dvc repro` to train it") from exc
     except pickle.UnpicklingError as exc:
-        raise DataError(f"{path}: holds objects other than tensors and plain data, which are "
+        raise ArtifactError(f"{path}: holds objects other than tensors and plain data, which are "
                         "never loaded (a tampered or foreign file?); rerun `dvc repro` to "
                         "rebuild it") from exc
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: not a loadable genrevae checkpoint ({first[:160]}); "
+        raise ArtifactError(f"{path}: not a loadable genrevae checkpoint ({first[:160]}); "
                         "rerun `dvc repro` to rebuild it") from exc
     if not isinstance(ckpt, dict) or not {"state_dict", "model", "meta"} <= set(ckpt):
-        raise DataError(f"{path}: not a genrevae checkpoint (keys state_dict, model, meta "
+        raise ArtifactError(f"{path}: not a genrevae checkpoint (keys state_dict, model, meta "
                         "expected); rerun `dvc repro` to rebuild it")
     return ckpt
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrevae.data.audio import load_audio, segment_bounds
+from genrevae.data.audio import MAX_PEAK, load_audio, probe_audio, segment_bounds
 from genrevae.errors import AudioError
 
 
@@ -101,12 +101,12 @@ def _missing(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("make", "reason"), [
-    (_zero_byte, "cannot decode audio"),
+    (_zero_byte, "empty file \\(0 bytes\\)"),
     (_text_file, "cannot decode audio"),
     (_corrupt_header, "cannot decode audio"),
     (_silent, "silent"),
     (_no_frames, "no audio samples"),
-    (_missing, "cannot decode audio"),
+    (_missing, "file not found"),
 ])
 def test_unusable_files_raise_audio_error_naming_the_path(tmp_path, make, reason):
     """Each kind of unusable file raises AudioError whose message starts with the path."""
@@ -123,6 +123,75 @@ def test_silent_after_mixing_is_refused(tmp_path):
     sf.write(path, np.stack([s, -s], axis=1), 22050, subtype="FLOAT")
     with pytest.raises(AudioError, match="silent"):
         load_audio(path, sr=22050)
+
+
+def _float_wav(path: Path, y: np.ndarray, sr: int = 22050, subtype: str = "FLOAT") -> Path:
+    sf.write(path, y, sr, subtype=subtype)
+    return path
+
+
+def _with(value: float, *, at: int = 1000, seconds: float = 2.0, sr: int = 22050) -> np.ndarray:
+    y = _sine(440, seconds, sr)
+    y[at] = value
+    return y
+
+
+# name -> (samples, soundfile subtype, reason, message after the path)
+HOSTILE = {
+    "nan": (_with(np.nan), "FLOAT", "non_finite", "1 of 44100 samples are NaN or infinite"),
+    "inf": (_with(np.inf), "FLOAT", "non_finite", "1 of 44100 samples are NaN or infinite"),
+    "minus_inf": (_with(-np.inf), "DOUBLE", "non_finite", "1 of 44100 samples are NaN"),
+    "all_nan": (np.full(44100, np.nan), "FLOAT", "non_finite", "44100 of 44100 samples"),
+    "huge_1e30": (_sine(440, 2.0, 22050) * 1e30, "FLOAT", "out_of_range",
+                  "samples reach 5e\\+29, far beyond full scale"),
+    "huge_1e300": (_sine(440, 2.0, 22050) * 1e300, "DOUBLE", "non_finite",
+                   "44099 of 44100 samples are NaN"),
+    "one_huge_sample": (_with(-2 * MAX_PEAK), "FLOAT", "out_of_range", "samples reach 2e\\+03"),
+    "int16_scale": (_sine(440, 2.0, 22050, amp=32767.0), "FLOAT", "out_of_range",
+                    "samples reach 3.28e\\+04"),
+    "denormal_only": (np.full(44100, 1e-40), "FLOAT", "silent", "silent \\(peak 1.0e-40\\)"),
+    "tiny": (_sine(440, 2.0, 22050, amp=1e-7), "FLOAT", "silent", "silent"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_samples_are_refused_with_their_reason(tmp_path, name):
+    """Non-finite, absurdly large and silent (or denormal-only) samples are refused by both
+    the prepare probe and the decoder, with a reason and a message naming the file. (A
+    double beyond float32's range reads back as infinite, so it is non_finite.)"""
+    y, subtype, reason, message = HOSTILE[name]
+    path = _float_wav(tmp_path / f"{name}.wav", y, subtype=subtype)
+    for call in (lambda: probe_audio(path, min_seconds=1.0), lambda: load_audio(path, sr=16000)):
+        with pytest.raises(AudioError, match=rf"^{re.escape(str(path))}: {message}") as info:
+            call()
+        assert info.value.reason == reason
+
+
+@pytest.mark.parametrize("peak", [1.0, 4.0, MAX_PEAK])
+def test_overshoot_up_to_the_limit_is_kept(tmp_path, peak):
+    """Float files may overshoot full scale a little (or a lot, up to MAX_PEAK)."""
+    path = _float_wav(tmp_path / "loud.wav", _sine(440, 2.0, 22050, amp=peak))
+    assert probe_audio(path, min_seconds=1.0).duration_s == pytest.approx(2.0)
+    assert np.max(np.abs(load_audio(path, sr=22050))) == pytest.approx(peak, rel=1e-3)
+
+
+@pytest.mark.parametrize(("sr", "ok"), [(999, False), (1000, True), (768_000, True),
+                                        (800_000, False)])
+def test_native_rate_outside_what_recordings_use_is_refused(tmp_path, sr, ok):
+    path = _float_wav(tmp_path / "rate.wav", _sine(50, 1.0, sr, amp=0.5)[:2000], sr=sr)
+    if ok:
+        probe_audio(path, min_seconds=0.0)
+        return
+    with pytest.raises(AudioError, match=f"sample rate {sr} Hz is outside") as info:
+        probe_audio(path, min_seconds=0.0)
+    assert info.value.reason == "bad_sample_rate"
+
+
+def test_missing_file_is_not_a_system_error(tmp_path):
+    path = tmp_path / "gone.wav"
+    with pytest.raises(AudioError, match=r"gone\.wav: file not found$") as info:
+        probe_audio(path, min_seconds=1.0)
+    assert info.value.reason == "missing"
 
 
 @pytest.mark.parametrize(("n_samples", "sr", "seconds"), [

@@ -4,8 +4,11 @@ sources in one run) and the rule that bad input is left out with its reason, nev
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -13,12 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from genrevae.config import DataConfig, from_dict
 from genrevae.data import sources
 from genrevae.errors import DataError
 from genrevae.features.audio import handcrafted_columns
 from genrevae.io import MANIFEST_COLUMNS
+from tests.conftest import ROOT
 
 SR = 22050
 SEED = 7
@@ -134,6 +139,14 @@ def trees(tmp_path_factory) -> dict[str, Path]:
     _clip(bad / "rock" / "silent.wav", silent=True)
     _clip(bad / "rock" / "short.wav", seconds=0.5)
     (bad / "rock" / "notes.txt").write_text("liner notes\n")
+    _clip(bad / "rock" / "rock.00003.wav")  # rock keeps 3 tracks, one for each split
+    # Float WAVs holding what no recording does (read from disk as float32).
+    y = sf.read(_clip(bad / "rock" / "nan.wav"), dtype="float32")[0]
+    sf.write(bad / "rock" / "nan.wav", np.where(np.arange(y.size) == 99, np.nan, y), SR,
+             subtype="FLOAT")
+    sf.write(bad / "rock" / "huge.wav", 1e30 * y[::-1], SR, subtype="FLOAT")
+    sf.write(bad / "blues" / "denormal.wav", np.full(2 * SR, 1e-40, dtype=np.float32), SR,
+             subtype="FLOAT")
     # A later copy is left out; so is an original whose copy sorts first.
     shutil.copyfile(bad / "blues" / "blues.00001.wav", bad / "rock" / "rock.00009.wav")
     shutil.copyfile(bad / "rock" / "rock.00002.wav", bad / "blues" / "a_dup.wav")
@@ -152,9 +165,14 @@ DEFECTS = {
     "rock/silent.wav": "silent",
     "rock/short.wav": "too_short",
     "rock/notes.txt": "not_audio",
+    "rock/nan.wav": "non_finite",
+    "rock/huge.wav": "out_of_range",
+    "blues/denormal.wav": "silent",
     "rock/rock.00009.wav": "duplicate",
     "rock/rock.00002.wav": "duplicate",
     "stray.wav": "unlabelled",
+    ".DS_Store": "hidden",
+    "rock/._rock.00000.wav": "hidden",
 }
 
 
@@ -285,7 +303,7 @@ def test_splits_are_fixed_by_the_seed(trees, params):
 
 
 def test_defects_are_rejected_with_their_reason(defects_prepared, trees):
-    """Every bad file is in ``rejected`` with its reason code; hidden files are ignored."""
+    """Every bad file is in ``rejected`` with its reason code, hidden files too."""
     assert _rejections(defects_prepared, trees["defects"]) == DEFECTS
     assert defects_prepared.rejected["detail"].str.len().gt(0).all()
 
@@ -307,7 +325,7 @@ def test_duplicates_keep_the_first_in_path_order(defects_prepared):
     m = defects_prepared.manifest
     kept = {Path(p).relative_to(Path(p).parents[1]).as_posix() for p in m["path"]}
     assert {"blues/blues.00001.wav", "blues/a_dup.wav"} <= kept
-    assert len(m) == 6
+    assert len(m) == 7
     dup = defects_prepared.rejected.set_index(
         defects_prepared.rejected["path"].map(lambda p: Path(p).name))["detail"]
     assert dup["rock.00009.wav"].endswith("blues.00001")
@@ -323,6 +341,55 @@ def test_source_without_usable_file_raises(tmp_path, params):
     with pytest.raises(DataError, match=re.escape(str(root)) + r".*1 empty.*1 not_audio|"
                        + re.escape(str(root)) + r".*1 not_audio.*1 empty"):
         _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+
+
+def _small_tree(root: Path, tracks: dict[str, int], seconds: float = 1.2) -> Path:
+    for genre, n in tracks.items():
+        for i in range(n):
+            _clip(root / genre / f"{genre}_{i}.wav", seconds=seconds)
+    return root
+
+
+@pytest.mark.parametrize("tracks", [
+    {"blues": 1, "rock": 1},
+    {"blues": 2, "rock": 2, "jazz": 2, "pop": 2},
+    {"blues": 9, "rock": 2},
+    {"blues": 30},
+])
+def test_corpus_too_small_to_split_is_refused_saying_what_it_needs(tmp_path, params, tracks):
+    """Genres with fewer than 3 tracks never reach val or test: unless two genres have 3,
+    prepare refuses, naming the splits short of genres and the tracks per genre."""
+    root = _small_tree(tmp_path / "small", tracks)
+    with pytest.raises(DataError) as info:
+        _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+    message = str(info.value)
+    assert message.startswith("data: too few tracks to split and cluster: genres per split ")
+    assert "train, val and test each need at least 2" in message
+    assert "at least 3 tracks" in message
+    biggest = max(tracks, key=tracks.get)
+    assert f"tracks per genre: {biggest} {tracks[biggest]}" in message
+
+
+def test_smallest_splittable_corpus_is_accepted(tmp_path, params):
+    """Two genres of 3 tracks (and a genre of 1, kept in train) give every split both."""
+    root = _small_tree(tmp_path / "small", {"blues": 3, "rock": 3, "jazz": 1})
+    m = _build(_data_cfg(params, name="folder", root=str(root)), tmp_path).manifest
+    assert m.groupby("split")["genre"].nunique().to_dict() == {"test": 2, "train": 3, "val": 2}
+
+
+def test_prepare_stage_refuses_a_tiny_corpus_in_one_line(tmp_path, params):
+    """The real stage: exit 2, one error line, and no manifest for later stages to crash on."""
+    root = _small_tree(tmp_path / "small", {"blues": 1, "rock": 1}, seconds=3.5)
+    raw = copy.deepcopy(params)
+    raw["data"].update(name="folder", root=str(root), synthetic=None)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "prepare.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: data: too few tracks to split")
+    assert "tracks per genre: blues 1, rock 1)" in errors[0]
+    assert not (tmp_path / raw["paths"]["manifest"]).exists()
 
 
 def test_empty_source_raises(tmp_path, params):
@@ -420,6 +487,102 @@ def test_duplicate_across_sources_is_rejected(tmp_path, params, trees):
     assert "folder/blues/own" in set(prepared.manifest["track_id"])
     assert prepared.rejected[["reason", "source"]].values.tolist() == [["duplicate", "folder"]]
     assert Path(prepared.rejected["path"].iloc[0]) == extra / "blues" / "copy.wav"
+
+
+# --- symbolic links, hidden and odd entries ------------------------------------------------
+
+
+@pytest.fixture
+def link_tree(tmp_path) -> tuple[Path, Path]:
+    """A folder source with every kind of link and odd entry, beside an outside folder."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for genre in ("blues", "rock"):
+        for i in range(3):
+            _clip(root / genre / f"{genre}.{i}.wav")
+    for i in range(3):
+        _clip(outside / "pop_tracks" / f"pop.{i}.wav")
+    _clip(outside / "lone.wav")
+    (root / "pop").symlink_to(outside / "pop_tracks")  # a genre that lives elsewhere
+    (root / "alias").symlink_to(root / "rock")  # sorts before rock: rock still owns its files
+    (root / "rock" / "linked.wav").symlink_to(outside / "lone.wav")
+    (root / "rock" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    (root / "ghost").symlink_to(tmp_path / "no_folder")
+    (root / "rock" / "again").symlink_to(root)  # a loop
+    (root / "blues" / "self.wav").symlink_to(root / "blues" / "self.wav")
+    (root / ".cache").mkdir()
+    _clip(root / ".cache" / "blues.9.wav")
+    (root / "empty").mkdir()
+    os.mkfifo(root / "rock" / "pipe.wav")
+    return root, outside
+
+
+LINK_REASONS = {
+    "alias": "linked_twice",
+    "rock/gone.wav": "broken_link",
+    "ghost": "broken_link",
+    "rock/again": "link_loop",
+    "blues/self.wav": "link_loop",
+    ".cache": "hidden",
+    "empty": "empty_folder",
+    "rock/pipe.wav": "not_a_file",
+}
+
+
+def test_links_are_followed_once_and_every_entry_is_accounted_for(link_tree, params, caplog):
+    root, _ = link_tree
+    with caplog.at_level("INFO", logger="genrevae.data.sources"):
+        prepared = _build(_data_cfg(params, name="folder", root=str(root)), root.parent)
+    m = prepared.manifest
+    assert _rejections(prepared, root) == LINK_REASONS
+    used = {Path(p).relative_to(root).as_posix(): g for p, g in zip(m["path"], m["genre"],
+                                                                      strict=True)}
+    assert used == {**{f"{g}/{g}.{i}.wav": g for g in ("blues", "rock") for i in range(3)},
+                    **{f"pop/pop.{i}.wav": "pop" for i in range(3)}, "rock/linked.wav": "rock"}
+    listed = {root / p for p in [*used, *LINK_REASONS]}
+    for entry in _every_entry(root):
+        assert entry in listed or any(entry in p.parents for p in listed) or \
+            any(p in entry.parents for p in listed if LINK_REASONS.get(
+                p.relative_to(root).as_posix()) == "hidden"), f"{entry} is not accounted for"
+    (summary,) = [r.getMessage() for r in caplog.records if "files used" in r.getMessage()]
+    assert summary.startswith("folder: 10 files used, 8 left out: ")
+    assert summary.endswith(f"(5 folders read under {root})")  # root, blues, rock, pop, empty
+    counts = pd.Series(list(LINK_REASONS.values())).value_counts()
+    assert all(f"{n} {reason}" in summary for reason, n in counts.items())
+
+
+def _every_entry(root: Path) -> list[Path]:
+    """Every file, folder and link under ``root`` without following links."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        out += [Path(folder) / name for name in [*dirs, *files]]
+    return out
+
+
+def test_two_links_to_one_outside_folder_read_it_once(tmp_path, params):
+    root = tmp_path / "root"
+    for genre in ("blues", "rock"):
+        for i in range(3):
+            _clip(tmp_path / "store" / genre / f"{i}.wav")
+    (root).mkdir()
+    (root / "blues").symlink_to(tmp_path / "store" / "blues")
+    (root / "rock").symlink_to(tmp_path / "store" / "rock")
+    (root / "rock_again").symlink_to(tmp_path / "store" / "rock")
+    prepared = _build(_data_cfg(params, name="folder", root=str(root)), tmp_path)
+    assert sorted(prepared.manifest["genre"].value_counts().items()) == [("blues", 3), ("rock", 3)]
+    assert _rejections(prepared, root) == {"rock_again": "linked_twice"}
+    assert prepared.rejected["detail"].tolist() == [f"links to {root / 'rock'}, read there"]
+
+
+def test_walk_tree_of_a_loop_only_terminates(tmp_path):
+    """A tree made only of links to itself ends, listing each link."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "a").symlink_to(root)
+    (root / "b").symlink_to(root / "a")
+    walk = sources.walk_tree(root)
+    assert walk.files == []
+    assert sorted((p.name, r) for p, r, _ in walk.left_out) == [("a", "link_loop"),
+                                                                ("b", "link_loop")]
 
 
 # --- feature tables ------------------------------------------------------------------------

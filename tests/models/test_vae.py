@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from genrevae.config import MODEL_NAMES, ModelConfig
+from genrevae.errors import ConfigError
 from genrevae.models import registry
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.registry import build_model
@@ -259,3 +260,11 @@ def test_build_model_unknown_name() -> None:
 def test_registry_matches_config_names() -> None:
     """Every name the config accepts has a model, and no model is unreachable."""
     assert set(registry.MODELS) == set(MODEL_NAMES)
+
+
+def test_build_model_refuses_a_latent_wider_than_the_input() -> None:
+    """A latent wider than a feature vector is refused naming model.latent_dim (the input's
+    width is known only at train time); as wide as the input is fine."""
+    with pytest.raises(ConfigError, match=r"^model\.latent_dim: must not exceed the 4 features"):
+        build_model(_model_config(latent_dim=5), (4,))
+    assert build_model(_model_config(latent_dim=4), (4,)).latent_dim == 4

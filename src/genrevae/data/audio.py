@@ -13,7 +13,14 @@ import soundfile as sf
 from genrevae.errors import AudioError
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".au")
+# Below this peak a file is silence (or only denormals: float32 denormals are < 1.2e-38).
 SILENCE_PEAK = 1e-5
+# Full scale is 1.0; float files may overshoot a little, but a peak a thousand times
+# beyond is garbage or unscaled integers, and would swamp every scaler fit on the corpus.
+MAX_PEAK = 1e3
+# Native rates a recording can have; a header outside them is damaged, and resampling
+# 100 samples "at 1 Hz" to 22050 Hz would make minutes of noise out of nothing.
+NATIVE_RATES = (1000, 768_000)
 
 
 @dataclass(frozen=True)
@@ -37,30 +44,63 @@ def file_digest(path: str | Path) -> str:
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """All channels as float32 (n, channels) and the native rate; AudioError if unusable."""
+    if not path.exists():  # libsndfile would call it a "System error"
+        raise AudioError(f"{path}: file not found", "missing")
+    if path.is_file() and path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)", "empty")
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, MemoryError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples", "empty")
+    if not NATIVE_RATES[0] <= sr <= NATIVE_RATES[1]:
+        raise AudioError(f"{path}: sample rate {sr} Hz is outside {NATIVE_RATES[0]}.."
+                         f"{NATIVE_RATES[1]} Hz", "bad_sample_rate")
+    check_samples(data, path)
     return data, int(sr)
 
 
-def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
-    """Decode ``path`` once and check it is usable: not empty, decodable, not silent and at
-    least ``min_seconds`` long.
+def check_samples(data: np.ndarray, path: str | Path) -> float:
+    """Refuse samples no music file holds; return the peak ``max |x|``.
+
+    ``data`` [shape=(n, channels)] as decoded, before mixing (a mix of huge values could
+    overflow, and anti-phase channels could hide them).
 
     Raises
     ------
     AudioError
-        With ``reason`` one of ``empty``, ``undecodable``, ``silent``, ``too_short``.
+        ``non_finite`` (NaN or infinite samples), ``out_of_range`` (peak above
+        :data:`MAX_PEAK`), ``silent`` (peak below :data:`SILENCE_PEAK`: silence or only
+        denormal values).
+    """
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise AudioError(f"{path}: {bad} of {data.size} samples are NaN or infinite",
+                         "non_finite")
+    peak = float(np.max(np.abs(data)))
+    if peak > MAX_PEAK:
+        raise AudioError(f"{path}: samples reach {peak:.3g}, far beyond full scale (1.0); "
+                         "the file holds garbage or unscaled values", "out_of_range")
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
+    return peak
+
+
+def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
+    """Decode ``path`` once and check it is usable: present, not empty, decodable, with
+    sane samples (:func:`check_samples`), not silent after mixing and at least
+    ``min_seconds`` long.
+
+    Raises
+    ------
+    AudioError
+        With ``reason`` one of ``missing``, ``empty``, ``undecodable``, ``non_finite``,
+        ``out_of_range``, ``silent``, ``too_short``.
     """
     path = Path(path)
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)", "empty")
     data, sr = _decode(path)
-    if not np.all(np.isfinite(data)):
-        raise AudioError(f"{path}: non-finite samples", "undecodable")
     mono = data.mean(axis=1)
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
@@ -84,17 +124,19 @@ def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
     Raises
     ------
     AudioError
-        The file is missing, cannot be decoded, is empty or is silent.
+        The file is missing, cannot be decoded, is empty, holds non-finite or absurdly
+        large samples, or is silent.
     """
     path = Path(path)
     data, native_sr = _decode(path)
     y = data.mean(axis=1)
     if native_sr != sr:
         y = librosa.resample(y, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
-    if not np.all(np.isfinite(y)):
-        raise AudioError(f"{path}: non-finite samples", "undecodable")
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
-        raise AudioError(f"{path}: silent", "silent")
+    if not np.all(np.isfinite(y)):  # cannot happen for bounded input; kept as a guard
+        raise AudioError(f"{path}: non-finite samples after resampling", "non_finite")
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
     return np.ascontiguousarray(y, dtype=np.float32)
 
 

@@ -9,9 +9,11 @@ Kaggle-format feature table used directly). Several audio sources can be read in
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from genrevae.config import DataConfig, SourceConfig
 from genrevae.data import synthetic
 from genrevae.data.audio import AUDIO_EXTENSIONS, AudioInfo, probe_audio
 from genrevae.data.lyrics import join_lyrics, normalise_key, read_lyrics_table
-from genrevae.data.splits import assign_splits
+from genrevae.data.splits import SPLITS, assign_splits, strata_per_split
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.io import MANIFEST_COLUMNS, atomic_dir
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 EXTRA_COLUMNS = ("group", "duration_s", "sample_rate", "channels", "rms_db")
 REJECTED_COLUMNS = ("path", "source", "reason", "detail")
 KAGGLE_RATE = 22050  # the Kaggle tables' `length` column counts samples at this rate
+# Clustering into genres and scoring on held-out tracks needs two genres in every split.
+MIN_GENRES_PER_SPLIT = 2
 
 
 @dataclass
@@ -76,6 +80,88 @@ def _genre_root(source: SourceConfig) -> Path:
     return root
 
 
+@dataclass
+class TreeWalk:
+    """What :func:`walk_tree` found: the files to consider (sorted) and every entry left
+    out as (path, reason, detail); ``folders`` maps each folder read, by real path, to the
+    path it was read under."""
+
+    root: Path
+    files: list[Path] = field(default_factory=list)
+    left_out: list[tuple[Path, str, str]] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)
+
+
+def walk_tree(root: Path) -> TreeWalk:
+    """Every file under ``root``, following symbolic links to folders once each.
+
+    Nothing is dropped without a word: each entry not returned is in ``left_out`` with a
+    reason: ``hidden`` (name starts with '.'; a hidden folder is not read), ``broken_link``,
+    ``link_loop`` (a link to a folder above it, or to itself), ``linked_twice`` (a link to a
+    folder read elsewhere in the tree), ``not_a_file`` (device, pipe, socket),
+    ``unreadable`` and ``empty_folder``. Real folders are read before links to them, so a
+    link never takes a folder's files from their own genre.
+    """
+    walk = TreeWalk(root, folders={os.path.realpath(root): root})
+    links: list[Path] = []
+    _read_folder(root, walk, links)
+    while links:  # links found while reading the links' folders join the queue
+        link = links.pop(0)
+        real = os.path.realpath(link)
+        if real in walk.folders:
+            above = Path(os.path.realpath(link.parent)).is_relative_to(real)
+            walk.left_out.append((link, "link_loop" if above else "linked_twice",
+                                  f"links to {walk.folders[real]}, "
+                                  + ("a folder above it" if above else "read there")))
+            continue
+        walk.folders[real] = link
+        _read_folder(link, walk, links)
+    walk.files.sort()
+    return walk
+
+
+def _read_folder(folder: Path, walk: TreeWalk, links: list[Path]) -> None:
+    """Add ``folder``'s files to ``walk``, read its real sub-folders, queue its links."""
+    try:
+        entries = sorted(Path(e.path) for e in os.scandir(folder))
+    except OSError as exc:
+        walk.left_out.append((folder, "unreadable", f"cannot list the folder ({exc.strerror})"))
+        return
+    if not entries and walk.folders.get(os.path.realpath(folder)) != walk.root:
+        walk.left_out.append((folder, "empty_folder", "holds no file"))
+    for path in entries:
+        kind, detail = _entry_kind(path)
+        if kind == "file":
+            walk.files.append(path)
+        elif kind == "folder" and path.is_symlink():
+            links.append(path)
+        elif kind == "folder":
+            walk.folders[os.path.realpath(path)] = path
+            _read_folder(path, walk, links)
+        else:
+            walk.left_out.append((path, kind, detail))
+
+
+def _entry_kind(path: Path) -> tuple[str, str]:
+    """``file``, ``folder`` or the reason ``path`` is left out, with a detail."""
+    if path.name.startswith("."):
+        what = "folder, not read" if path.is_dir() else "file"
+        return "hidden", f"hidden {what} (name starts with '.')"
+    try:
+        mode = path.stat().st_mode  # follows links
+    except OSError as exc:
+        if not path.is_symlink():
+            return "unreadable", f"cannot read it ({exc.strerror})"
+        if exc.errno == errno.ELOOP:
+            return "link_loop", f"symbolic link that leads back to itself ({os.readlink(path)})"
+        return "broken_link", f"symbolic link to {os.readlink(path)}, which does not exist"
+    if stat.S_ISREG(mode):
+        return "file", ""
+    if stat.S_ISDIR(mode):
+        return "folder", ""
+    return "not_a_file", "neither a file nor a folder (a device, pipe or socket)"
+
+
 def _song_of(stem: str, pattern: re.Pattern[str]) -> str:
     match = pattern.match(stem)
     return match["song"] if match else stem
@@ -104,10 +190,11 @@ def scan_audio_source(
     pattern = re.compile(clip_pattern)
     scan = _Scan()
     candidates: list[tuple[Path, dict]] = []
-    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+    walk = walk_tree(base)
+    for path, reason, detail in walk.left_out:
+        scan.reject(path, source.name, reason, detail)
+    for path in walk.files:
         rel = path.relative_to(base)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # hidden files (.DS_Store and the like)
         if len(rel.parts) < 2:
             scan.reject(path, source.name, "unlabelled", "not inside a genre folder")
             continue
@@ -132,6 +219,10 @@ def scan_audio_source(
         row.update(duration_s=info.duration_s, sample_rate=info.sample_rate,
                    channels=info.channels, rms_db=info.rms_db, _digest=info.digest)
         scan.tracks.append(row)
+    log.info("%s: %d files used, %d left out%s (%d folders read under %s)", source.name,
+             len(scan.tracks), len(scan.rejected),
+             f": {_reason_summary(scan.rejected)}" if scan.rejected else "",
+             len(walk.folders), base)
     if source.name == "banglabeats" and scan.tracks:
         sizes = pd.Series([t["group"] for t in scan.tracks]).value_counts()
         log.info("banglabeats: %d clips grouped into %d songs (median %d clips a song)",
@@ -335,7 +426,27 @@ def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int) -> pd.DataF
         manifest["group"], manifest["genre"],
         fractions=(cfg.split.train, cfg.split.val, cfg.split.test), seed=seed,
     )
+    _check_split_coverage(manifest)
     return manifest[[*MANIFEST_COLUMNS, *EXTRA_COLUMNS]]
+
+
+def _check_split_coverage(manifest: pd.DataFrame) -> None:
+    """Refuse, here rather than in a crash of a later stage, a corpus whose splits cannot
+    each hold two genres (training validates on val, evaluation scores on test)."""
+    per_split = strata_per_split(manifest["split"], manifest["genre"])
+    short = [f"{split} {n}" for split, n in per_split.items() if n < MIN_GENRES_PER_SPLIT]
+    if not short:
+        return
+    groups = manifest.groupby("genre")["group"].nunique().sort_values(ascending=False)
+    enough = int((groups >= len(SPLITS)).sum())
+    listed = ", ".join(f"{genre} {n}" for genre, n in groups.head(12).items())
+    raise DataError(
+        f"data: too few tracks to split and cluster: genres per split {', '.join(short)}, but "
+        f"train, val and test each need at least {MIN_GENRES_PER_SPLIT}; a genre reaches all "
+        f"three splits only with at least {len(SPLITS)} tracks (split groups: songs or "
+        f"artists where known), so at least {MIN_GENRES_PER_SPLIT} genres need that many; "
+        f"{enough} do (tracks per genre: {listed}{', ...' if len(groups) > 12 else ''})"
+    )
 
 
 def _rejected_frame(rows: list[dict]) -> pd.DataFrame:

@@ -74,3 +74,11 @@ def assign_splits(
             for i in order[lo:hi]:
                 group_split[members[i]] = split
     return np.array([group_split[g] for g in groups], dtype=object)
+
+
+def strata_per_split(splits: Sequence[str], strata: Sequence[str]) -> dict[str, int]:
+    """How many distinct strata (genres) each of train, val and test holds."""
+    seen: dict[str, set[str]] = {split: set() for split in SPLITS}
+    for split, stratum in zip(splits, strata, strict=True):
+        seen[split].add(stratum)
+    return {split: len(members) for split, members in seen.items()}

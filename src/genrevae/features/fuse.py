@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from genrevae.io import atomic_dir
+from genrevae.io import atomic_dir, load_json, load_npy, to_json
 
 INPUTS = ("audio", "lyrics", "hybrid")
 
@@ -96,12 +95,12 @@ def save_fused(directory: str | Path, fused: Fused) -> None:
     with atomic_dir(directory) as tmp:
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(fused, name), allow_pickle=False)
-        (tmp / SCALERS).write_text(json.dumps(fused.scalers, indent=1))
+        (tmp / SCALERS).write_text(to_json(fused.scalers, indent=1), encoding="utf-8")
 
 
 def load_scalers(directory: str | Path) -> dict:
     """The train-split scalers and weights that :func:`fuse_features` used."""
-    return json.loads((Path(directory) / SCALERS).read_text())
+    return load_json(Path(directory) / SCALERS)
 
 
 def load_input(directory: str | Path, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,7 +117,7 @@ def load_input(directory: str | Path, kind: str) -> tuple[np.ndarray, np.ndarray
     if kind not in INPUTS:
         raise ValueError(f"unknown input {kind!r}; expected one of {INPUTS}")
     directory = Path(directory)
-    arrays = {name: np.load(directory / f"{name}.npy") for name in _ARRAYS}
+    arrays = {name: load_npy(directory / f"{name}.npy") for name in _ARRAYS}
     has = arrays["has_lyrics"].astype(bool)
     observed = observed_mask(kind, arrays["audio"].shape[1], arrays["lyrics"].shape[1], has)
     usable = has if kind == "lyrics" else np.ones(len(has), dtype=bool)

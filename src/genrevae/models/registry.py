@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from genrevae.config import ModelConfig
+from genrevae.errors import ConfigError
 from genrevae.models.base import LatentModel
 from genrevae.models.conv_vae import ConvVAE
 from genrevae.models.vade import VaDE
@@ -19,12 +20,23 @@ def build_model(
 ) -> LatentModel:
     """``input_shape`` is (d,) for feature vectors and (n_mels, frames) for ``conv_vae``;
     ``n_conditions`` is the size of the cvae's one-hot condition; ``n_components`` the
-    number of mixture components of ``vade``."""
+    number of mixture components of ``vade``.
+
+    Raises
+    ------
+    ConfigError
+        ``model.latent_dim`` is wider than a feature-vector input.
+    """
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(MODELS)}")
     if cfg.name == "conv_vae":
         return ConvVAE(tuple(input_shape), cfg.latent_dim, dropout=cfg.dropout)
     (input_dim,) = input_shape
+    # The input's width is known only once fuse has run (the lyrics SVD may keep fewer
+    # dimensions than lyrics.dim), so this rule is checked here rather than in config.
+    if cfg.latent_dim > input_dim:
+        raise ConfigError(f"model.latent_dim: must not exceed the {input_dim} features of "
+                          f"model.input={cfg.input}, got {cfg.latent_dim}")
     if cfg.name == "cvae":
         return VAE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
                    n_conditions=n_conditions, whiten=cfg.whiten)
