@@ -44,7 +44,7 @@ def main(cfg, args):
               "latent_dim": str(cfg.model.latent_dim)},
         dataset=dataset, dataset_columns=list(manifest.columns),
         own_paths=["params.yaml", "dvc.lock", *to_dict(cfg)["paths"].values()],
-        view=tracking.headline_view(KEYS, params=["model.latent_dim"], tags=["model", "input"]),
+        view=tracking.headline_view(KEYS, params=["latent_dim"], tags=["model", "input"]),
     ) as run:
         evaluate(cfg, run)
 

@@ -34,7 +34,7 @@ def tiny_params(params: dict) -> dict:
     p["features"]["n_jobs"] = 1
     p["lyrics"]["dim"] = 4
     p["train"].update(epochs=3, batch_size=8, patience=3)
-    p["latent_dim"] = p["model"]["latent_dim"] = 4
+    p["latent_dim"] = 4
     p["model"]["hidden_dims"] = [16, 8]
     p["cluster"]["dbscan_min_samples"] = 3
     p["evaluate"].update(tsne_perplexity=5.0, n_reconstructions=2)

@@ -14,9 +14,9 @@ from genrevae.tracking import pipeline_run
 
 
 def _log(name: str, latent_dim: int, nmi: float) -> None:
-    params = {"model": {"name": "vae", "input": "audio", "latent_dim": latent_dim}}
+    params = {"latent_dim": latent_dim, "model": {"name": "vae", "input": "audio"}}
     head = dict.fromkeys(KEYS, 0.5) | {"nmi": nmi, "nmi_base": 0.4, "nmi_gain": nmi - 0.4,
-                                        "active": latent_dim, "best_epoch": 9, "nmi_lang": None}
+                                        "active": latent_dim, "epoch": 9, "nmi_lang": None}
     with pipeline_run(params=params, tags={"model": "vae", "input": "audio"}) as run:
         run.finish(headline=head, history=[], table={}, artifacts=[])
     assert run.name == name
@@ -62,7 +62,7 @@ def test_table_puts_each_score_beside_its_baseline(store) -> None:
     assert small[:4] == ["small", "vae", "audio", "8"]
     row = dict(zip(KEYS, small[4:], strict=True))
     assert row["nmi"] == "0.610" and row["nmi_base"] == "0.400" and row["nmi_gain"] == "+0.210"
-    assert row["nmi_lang"] == "-" and row["active"] == "8" and row["best_epoch"] == "9"
+    assert row["nmi_lang"] == "-" and row["active"] == "8" and row["epoch"] == "9"
 
 
 def test_cli_prints_and_draws(store, tmp_path: Path, capsys) -> None:

@@ -32,8 +32,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from mlflow.tracking import MlflowClient
 
-PARAMS = {"seed": 1, "model": {"name": "vae", "input": "audio", "latent_dim": 4,
-                               "hidden_dims": [8, 4]}}
+PARAMS = {"seed": 1, "latent_dim": 4, "model": {"name": "vae", "input": "audio",
+                                                "hidden_dims": [8, 4]}}
 HISTORY = [{"epoch": 1, "train_loss": 3.0, "val_loss": 3.5},
            {"epoch": 2, "train_loss": 2.0, "val_loss": 2.5}]
 HEADLINE = {"nmi": 0.5, "nmi_base": 0.4, "nmi_gain": 0.1, "silhouette": None, "active": 3}
@@ -88,7 +88,7 @@ def logged(store: SimpleNamespace) -> SimpleNamespace:
                           profile={"tracks": 2})
     run_id = log_run(artifacts=make_artifacts(store.root / "out"), tags={"model": "vae"},
                      dataset=dataset, dataset_columns=["track_id", "genre"], started=STARTED,
-                     view=headline_view(["nmi", "nmi_base"], params=["model.latent_dim"]))
+                     view=headline_view(["nmi", "nmi_base"], params=["latent_dim"]))
     return SimpleNamespace(run_id=run_id, run=store.client.get_run(run_id), dataset=dataset)
 
 
@@ -136,7 +136,7 @@ def test_experiment_opens_on_runs_and_holds_the_headline_view(store: SimpleNames
     assert exp.tags[EXPERIMENT_KIND[0]] == EXPERIMENT_KIND[1] == "custom_model_development"
     view = json.loads(exp.tags[VIEW_TAG])
     assert view["selectedColumns"][:3] == ["metrics.`nmi`", "metrics.`nmi_base`",
-                                           "params.`model.latent_dim`"]
+                                           "params.`latent_dim`"]
     assert view["columnOrder"][0] == "tags.`mlflow.runName`"
     url = tracking.runs_page_url("http://127.0.0.1:5000/", exp.experiment_id)
     assert url == (f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs"
@@ -159,9 +159,9 @@ def test_params_are_flattened_strings(logged: SimpleNamespace) -> None:
     """Params are the dotted keys of the params tree, values as strings."""
     assert logged.run.data.params == {
         "seed": "1",
+        "latent_dim": "4",
         "model.name": "vae",
         "model.input": "audio",
-        "model.latent_dim": "4",
         "model.hidden_dims": "[8, 4]",
     }
 

@@ -19,9 +19,8 @@ from genrevae.evaluation.headline import KEYS
 # What identifies a run in the table, from its tags and params.
 ID_COLUMNS = ("run", "model", "input", "z")
 # The panels of the figure: the model's score beside the better baseline's.
-PAIRS = (("nmi", "nmi_base", "K-Means NMI (test tracks)"),
-         ("ari", "ari_base", "K-Means ARI (test tracks)"),
-         ("probe", "probe_base", "linear probe accuracy (test tracks)"))
+PANELS = ("K-Means NMI (test tracks)", "K-Means ARI (test tracks)",
+          "linear probe accuracy (test tracks)")
 
 
 def _client_and_experiment(experiment: str):
@@ -69,7 +68,7 @@ def headline_frame(runs: Sequence) -> pd.DataFrame:
             "run": run.info.run_name,
             "model": tags.get("model", params.get("model.name", "")),
             "input": tags.get("input", params.get("model.input", "")),
-            "z": params.get("model.latent_dim", ""),
+            "z": params.get("latent_dim", params.get("model.latent_dim", "")),
             **{key: metrics.get(key) for key in KEYS},
         })
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, *KEYS])
@@ -80,7 +79,7 @@ def format_table(frame: pd.DataFrame) -> str:
     def cell(key: str, value) -> str:
         if value is None or pd.isna(value):
             return "-"
-        if key in ("active", "best_epoch"):
+        if key in ("active", "epoch"):
             return str(int(value))
         if key.endswith("_gain"):
             return f"{value:+.3f}"
@@ -101,6 +100,13 @@ def compare_figure(frame: pd.DataFrame, path: str | Path) -> None:
     """Per panel (NMI, ARI, probe), each run's score beside its better baseline."""
     from genrevae import plots
 
-    panels = [(title, frame[model].tolist(), frame[base].tolist()) for model, base, title in PAIRS]
+    def values(column):
+        return [None if pd.isna(v) else float(v) for v in column]
+
+    probe_base = frame["probe"] - frame["probe_gain"]
+    pairs = ((frame["nmi"], frame["nmi_base"]), (frame["ari"], frame["ari_base"]),
+             (frame["probe"], probe_base))
+    panels = [(title, values(model), values(base))
+              for title, (model, base) in zip(PANELS, pairs, strict=True)]
     plots.paired_bars(frame["run"].tolist(), panels, path,
                       labels=("model", "better baseline (PCA or raw)"))

@@ -244,9 +244,24 @@ def load_config(path: str | Path = "params.yaml") -> Config:
 
 
 def from_dict(raw: Mapping[str, Any]) -> Config:
-    cfg = _build(Config, raw, "")
+    cfg = _build(Config, _latent_dim_into_model(raw), "")
     validate(cfg)
     return cfg
+
+
+def _latent_dim_into_model(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The latent size is one key, the top-level ``latent_dim`` (what `-S latent_dim=64`
+    sets, and the one params column `dvc exp show` shows for it); the model section takes
+    it from there. A params file that also sets ``model.latent_dim`` must agree."""
+    model = raw.get("model")
+    if not isinstance(model, Mapping) or "latent_dim" not in raw:
+        return raw
+    top = raw["latent_dim"]
+    if "latent_dim" in model and model["latent_dim"] != top:
+        _fail("model.latent_dim", f"the latent size is set by the top-level latent_dim "
+                                  f"({top!r}); set that instead of model.latent_dim "
+                                  f"({model['latent_dim']!r})")
+    return {**raw, "model": {**model, "latent_dim": top}}
 
 
 def _fail(key: str, message: str) -> typing.NoReturn:
@@ -455,8 +470,6 @@ def _validate_model(m: ModelConfig) -> None:
         if m.condition is None:
             _fail("model.condition", "a cvae needs a label to condition on")
         _one_of("model.condition", m.condition, CONDITION_LABELS)
-    _positive("model.latent_dim", m.latent_dim)
-    _at_most("model.latent_dim", m.latent_dim, MAX_LATENT_DIM)
     if not m.hidden_dims:
         _fail("model.hidden_dims", "needs at least one hidden layer")
     for i, width in enumerate(m.hidden_dims):

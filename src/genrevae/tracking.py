@@ -220,7 +220,7 @@ def default_run_name(params: Mapping[str, Any], commit: str | None) -> str:
     """For a run outside a DVC experiment: model, input, latent size and commit."""
     model = params.get("model", {})
     parts = [str(model.get("name", "model")), str(model.get("input", "input")),
-             f"z{model.get('latent_dim', '?')}"]
+             f"z{params.get('latent_dim', model.get('latent_dim', '?'))}"]
     if commit:
         parts.append(commit[:7])
     return "-".join(parts)

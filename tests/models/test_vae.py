@@ -263,8 +263,8 @@ def test_registry_matches_config_names() -> None:
 
 
 def test_build_model_refuses_a_latent_wider_than_the_input() -> None:
-    """A latent wider than a feature vector is refused naming model.latent_dim (the input's
+    """A latent wider than a feature vector is refused naming latent_dim (the input's
     width is known only at train time); as wide as the input is fine."""
-    with pytest.raises(ConfigError, match=r"^model\.latent_dim: must not exceed the 4 features"):
+    with pytest.raises(ConfigError, match=r"^latent_dim: must not exceed the 4 features"):
         build_model(_model_config(latent_dim=5), (4,))
     assert build_model(_model_config(latent_dim=4), (4,)).latent_dim == 4

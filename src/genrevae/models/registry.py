@@ -25,7 +25,7 @@ def build_model(
     Raises
     ------
     ConfigError
-        ``model.latent_dim`` is wider than a feature-vector input.
+        ``latent_dim`` is wider than a feature-vector input.
     """
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(MODELS)}")
@@ -35,7 +35,7 @@ def build_model(
     # The input's width is known only once fuse has run (the lyrics SVD may keep fewer
     # dimensions than lyrics.dim), so this rule is checked here rather than in config.
     if cfg.latent_dim > input_dim:
-        raise ConfigError(f"model.latent_dim: must not exceed the {input_dim} features of "
+        raise ConfigError(f"latent_dim: must not exceed the {input_dim} features of "
                           f"model.input={cfg.input}, got {cfg.latent_dim}")
     if cfg.name == "cvae":
         return VAE(input_dim, cfg.latent_dim, cfg.hidden_dims, cfg.dropout,
