@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,19 +122,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on a free loopback port, in its own process group."""
+@contextlib.contextmanager
+def running_mlflow_server(home: Path, store_uri: str) -> Iterator[str]:
+    """A real `mlflow server` on a free loopback port, in its own process group; yields its
+    URL and stops it (the whole group) on exit."""
     import signal
     import urllib.request
 
-    home = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{home}/store.db",
+         "--workers", "1", "--backend-store-uri", store_uri,
          "--artifacts-destination", str(home / "artifacts")],
         cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -158,3 +160,40 @@ def mlflow_server(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` with a store of its own."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    with running_mlflow_server(home, f"sqlite:///{home}/store.db") as url:
+        yield url
+
+
+# Debian's Chromium, headless, as this machine's closed network needs it (no background
+# connections, no first-run work), with a fresh profile each time.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--virtual-time-budget=20000")
+
+
+def chromium() -> str:
+    """The chromium binary, or a skip saying how to get it."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install "
+                    "chromium)")
+    return binary
+
+
+def browse(url: str, folder: Path, *, window: str = "1600,1000") -> tuple[str, Path]:
+    """Load ``url`` in headless Chromium: the DOM after its scripts ran, and a screenshot."""
+    binary = chromium()
+    shot = folder / "page.png"
+    outputs = []
+    for i, action in enumerate(("--dump-dom", f"--screenshot={shot}")):
+        proc = subprocess.run([binary, *CHROMIUM_FLAGS, f"--window-size={window}",
+                               f"--user-data-dir={folder / f'profile{i}'}", action, url],
+                              capture_output=True, text=True, timeout=180)
+        outputs.append(proc.stdout)
+    return outputs[0], shot

@@ -7,6 +7,9 @@ Tests in this file run in order against one temporary clone (see conftest.projec
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -15,9 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
+from genrevae.evaluation.headline import KEYS
 from genrevae.features.audio import handcrafted_columns
 
-from .conftest import stages_run
+from .conftest import BIN, browse, running_mlflow_server, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -99,23 +103,43 @@ def test_repro_builds_every_artifact(project):
                 root / params["paths"]["loss_plot"]]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    headline = json.loads((root / params["paths"]["headline"]).read_text())
+    assert tuple(headline) == KEYS
+    assert headline["epoch"] == train["best_epoch"] and headline["active"] == model["active_units"]
+    assert headline["probe"] == pytest.approx(metrics["latent"]["probe"]["track_accuracy"], abs=1e-3)
+
     runs = _mlflow_runs(root)
     assert len(runs) == 1
     run = runs[0]
     assert run.info.status == "FINISHED"
-    assert run.data.params["model.latent_dim"] == "4"
+    commit = project.git("rev-parse", "HEAD").stdout.strip()
+    assert run.info.run_name == f"vae-hybrid-z4-{commit[:7]}"
+    assert run.data.params["latent_dim"] == "4"
     assert run.data.params["data.synthetic.tracks_per_genre"] == "4"
-    assert run.data.metrics["eval.latent.kmeans.test.nmi_genre"] == pytest.approx(
-        metrics["latent"]["kmeans"]["test"]["nmi_genre"])
+    # The headline under its short names, the losses per epoch, nothing else as metrics.
+    assert {k: run.data.metrics[k] for k in KEYS if headline[k] is not None} == \
+        {k: v for k, v in headline.items() if v is not None}
+    assert set(run.data.metrics) <= set(KEYS) | {"beta", "train_loss", "train_recon", "train_kl",
+                                                 "val_loss", "val_recon", "val_kl"}
+    tags = run.data.tags
+    assert (tags["model"], tags["input"], tags["data"]) == ("vae", "hybrid", "synthetic")
+    assert tags["git.commit"] == commit and tags["git.dirty"] == "false"
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.name == "synthetic" and len(dataset.dataset.digest) == 16
+    # The run covers the pipeline: it started before training wrote the model.
+    model_written = (root / params["paths"]["model"]).stat().st_mtime * 1000
+    assert run.info.start_time < model_written < run.info.end_time
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genrevae")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     history = client.get_metric_history(run.info.run_id, "val_loss")
     assert [m.step for m in history] == list(range(1, train["epochs_run"] + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
     assert "eval/latent_tsne_genre.png" in artifacts
-    assert run.data.metrics["eval.latent.probe.track_accuracy"] == pytest.approx(
-        metrics["latent"]["probe"]["track_accuracy"])
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"eval_table.csv", "eval.json", "headline.json"} <= top
     project.git("add", "-A")
     project.git("commit", "-q", "-m", "first repro")
 
@@ -131,10 +155,21 @@ def test_same_params_give_same_metrics(project):
     root = project.root
     before = (root / "metrics" / "eval.json").read_text()
     z_before = np.load(root / "data" / "latent" / "z.npy")
+    model_before = (root / "models" / "model.pt").read_bytes()
     proc = project.dvc("repro", "--force", "--downstream", "train")
     assert stages_run(proc.stdout) == {"train", "cluster", "evaluate"}
     np.testing.assert_array_equal(np.load(root / "data" / "latent" / "z.npy"), z_before)
     assert json.loads((root / "metrics" / "eval.json").read_text()) == json.loads(before)
+    assert (root / "models" / "model.pt").read_bytes() == model_before
+
+
+def test_retraining_the_same_model_reruns_nothing_after_it(project):
+    """Retraining with the same seed writes the same checkpoint bytes, so DVC sees nothing
+    changed downstream and neither cluster nor evaluate reruns (nor logs a run)."""
+    n_runs = len(_mlflow_runs(project.root))
+    assert stages_run(project.dvc("repro", "--force", "--single-item", "train").stdout) == {"train"}
+    assert stages_run(project.dvc("repro").stdout) == set()
+    assert len(_mlflow_runs(project.root)) == n_runs
 
 
 def test_cluster_param_reruns_only_cluster_and_evaluate(project):
@@ -159,12 +194,126 @@ def test_exp_run_latent_dim_skips_feature_stages(project):
     shown = json.loads(project.dvc("exp", "show", "--json").stdout)
     assert "lat8" in json.dumps(shown)
     diff = json.loads(project.dvc("metrics", "diff", "--json").stdout)
-    assert "metrics/eval.json" in diff
+    assert list(diff) == ["metrics/headline.json"]  # the headline, not the full table
+    assert "active" in diff["metrics/headline.json"]  # 8 latent units instead of 4
+    full = json.loads(project.dvc("metrics", "diff", "--json", "--targets",
+                                  "metrics/eval.json").stdout)
+    assert "model.latent_dim" in full["metrics/eval.json"]  # the full table, on request
 
     runs = _mlflow_runs(project.root)
     assert len(runs) == n_runs + 1
     assert runs[-1].info.run_name == "lat8"
-    assert runs[-1].data.params["model.latent_dim"] == "8"
+    assert runs[-1].data.params["latent_dim"] == "8"
+    assert runs[-1].data.tags["dvc.exp_name"] == "lat8"
+
+
+def _changed_columns(project) -> tuple[list[str], list[str]]:
+    """The metric and param columns whose values differ across the rows of `dvc exp show`
+    (what --only-changed keeps), from its CSV."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(project.dvc("exp", "show", "--csv").stdout)))
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    param_names = set(_flat(params))
+    changed = [c for c in rows[0] if len({r[c] for r in rows}) > 1]
+    metrics = [c for c in changed if c in KEYS]
+    return metrics, [c for c in changed if c in param_names]
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_exp_show_fits_a_160_column_terminal(project):
+    """`COLUMNS=160 dvc exp show --only-changed` after a -S experiment: every headline
+    metric and param that changed is a readable column (dependency hashes, which DVC adds
+    for every stage input, fold into one column at the right), and with the README's
+    --drop nothing is folded at all; --sort-by works on a headline metric."""
+    metrics, params = _changed_columns(project)
+    assert metrics and params == ["latent_dim"]
+    env = {"COLUMNS": "160"}
+    table = project.dvc("exp", "show", "--no-pager", "--only-changed", env=env).stdout
+    lines = table.splitlines()
+    assert max(map(len, lines)) <= 160
+    header = lines[1].split()
+    for name in ("Experiment", "Created", *metrics, *params):
+        assert name in header, (name, table)
+    assert "lat8" in table
+    assert header.count("…") <= 1 and (not header.count("…") or header[-1] == "…"), table
+    dropped = project.dvc("exp", "show", "--no-pager", "--only-changed", "--drop",
+                          DEPS_DROP, env=env).stdout
+    assert "…" not in dropped and max(map(len, dropped.splitlines())) <= 160, dropped
+    assert dropped.splitlines()[1].split() == ["Experiment", "Created", *metrics, *params]
+    ranked = project.dvc("exp", "show", "--no-pager", "--only-changed", "--keep", "^nmi$",
+                         "--drop", DEPS_DROP, "--sort-by", "nmi", "--sort-order", "desc",
+                         env=env).stdout
+    assert "nmi" in ranked.splitlines()[1].split()
+
+
+# The README's --drop for `dvc exp show`: every stage dependency (files under these folders
+# and constraints.txt), leaving params and the headline.
+DEPS_DROP = r"^(constraints\.txt|data/|models/|plots/|metrics/|src/|stages/)"
+
+
+def test_runs_page_in_a_real_browser(project, tmp_path):
+    """Headless Chromium on a real `mlflow server` over the project's store, at the address
+    `genrevae ui` prints: the runs table lists the runs by name, distinct names, with the
+    headline metrics as its first columns."""
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{project.root / 'mlflow.db'}"
+    runs = _mlflow_runs(project.root)
+    names = [r.info.run_name for r in runs]
+    assert len(runs) >= 2 and len(set(names)) == len(names), names
+    exp = MlflowClient(tracking_uri=store).get_experiment_by_name("genrevae")
+    from genrevae.tracking import runs_page_url
+
+    with running_mlflow_server(tmp_path, store) as url:
+        dom, shot = browse(runs_page_url(url, exp.experiment_id), tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("lat8", names[0]):
+        assert f">{name}<" in dom, name
+    for key in ("nmi", "nmi_base", "nmi_gain"):
+        assert f'data-testid="sort-header-{key}"' in dom, key
+    assert "Traces 0" not in dom  # the GenAI overview is not where it opens
+
+
+def test_killed_evaluate_leaves_no_running_run(project):
+    """SIGKILL `evaluate` while its MLflow run is open (a real process); the next run closes
+    the orphan as FAILED, and no run is left RUNNING."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.root / 'mlflow.db'}")
+    exp_id = client.get_experiment_by_name("genrevae").experiment_id
+    before = {r.info.run_id for r in _mlflow_runs(project.root)}
+    proc = subprocess.Popen([str(BIN / "python"), "stages/evaluate.py"], cwd=project.root,
+                            env=project.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    opened, deadline = None, time.monotonic() + 300
+    try:
+        while opened is None and proc.poll() is None and time.monotonic() < deadline:
+            running = [r for r in client.search_runs([exp_id], "attributes.status = 'RUNNING'")
+                       if r.info.run_id not in before]
+            if running:
+                opened = running[0].info.run_id
+            else:
+                time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert opened is not None, "evaluate ended before its run was seen open"
+    assert client.get_run(opened).info.status == "RUNNING"  # the kill left it open
+    project.dvc("repro", "--force", "--single-item", "evaluate")
+    assert client.get_run(opened).info.status == "FAILED"
+    assert client.get_run(opened).data.tags["genrevae.abandoned"]
+    assert not client.search_runs([exp_id], "attributes.status = 'RUNNING'")
 
 
 def test_exp_run_beta_lands_on_mlflow_server(project, mlflow_server):
@@ -192,7 +341,7 @@ def test_exp_run_beta_lands_on_mlflow_server(project, mlflow_server):
     params = {p["key"]: p["value"] for p in run["data"]["params"]}
     assert params["model.beta"] == "4"
     metrics = {m["key"] for m in run["data"]["metrics"]}
-    assert {"val_loss", "eval.pca.kmeans.test.nmi_genre", "eval.raw.dbscan.all.noise_fraction"} <= metrics
+    assert {"val_loss", "nmi", "nmi_base", "nmi_gain", "probe", "epoch"} <= metrics
 
     shown = json.dumps(json.loads(project.dvc("exp", "show", "--json").stdout))
     assert "lat8" in shown and "beta4" in shown
@@ -219,7 +368,7 @@ def test_queued_sweep_lands_one_run_per_experiment(project):
     assert status.count("Success") == 4, status
     runs = _mlflow_runs(project.root)
     assert len(runs) == n_runs + 4
-    combos = sorted((r.data.params["model.name"], r.data.params["model.latent_dim"])
+    combos = sorted((r.data.params["model.name"], r.data.params["latent_dim"])
                     for r in runs[-4:])
     assert combos == [("ae", "2"), ("ae", "3"), ("vae", "2"), ("vae", "3")]
     assert all(r.info.run_name for r in runs[-4:])
