@@ -9,7 +9,7 @@ UI_PORT ?= 5000
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run test lint params ui clean
+.PHONY: help setup run test lint params ui browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -28,8 +28,18 @@ setup: $(STAMP)  ## create .venv with the pinned dependencies (CPU torch)
 run: setup  ## run the pipeline on the embedded default corpus (dvc repro)
 	dvc repro
 
-test: $(TEST_STAMP) lint  ## run the linter and the whole test suite
+test: $(TEST_STAMP) lint browser  ## run the linter and the whole test suite
 	python -m pytest
+
+# The runs-page test drives Debian's Chromium headless against a real mlflow server.
+browser:  ## install Debian's chromium for the browser test (apt-get, as root) if missing
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+	      || echo "chromium could not be installed: the browser test will skip"; \
+	  else echo "chromium is missing (apt-get install chromium, as root): the browser test will skip"; fi; }
 
 lint: setup  ## ruff
 	ruff check .

@@ -174,7 +174,8 @@ def _cmd_ui(args: argparse.Namespace) -> None:
     else:
         print(f"runs of {tracking.EXPERIMENT!r}, headline columns first:\n  "
               f"{tracking.runs_page_url(base, found.experiment_id)}", flush=True)
-    mlflow = shutil.which("mlflow")
+    beside = Path(sys.executable).with_name("mlflow")  # this interpreter's, venv or not
+    mlflow = str(beside) if beside.is_file() else shutil.which("mlflow")
     if mlflow is None:
         raise GenreVAEError("the mlflow command is not on PATH (activate .venv)")
     # The UI's job runner is for GenAI features this project does not use.
