@@ -33,8 +33,9 @@ def _params(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
                  "key=value, e.g. latent_dim=64"),
         ("model.betta=3", "error: model.betta: unknown key (not in conf/)"),
         ("+model.betta=3", "error: model.betta: unknown key"),
-        ("~latent_dim", "error: latent_dim: other keys refer to ${latent_dim}, so it cannot be "
-                        "removed"),
+        ("~paths.prepared", "error: paths.prepared: other keys refer to ${paths.prepared}, so it "
+                            "cannot be removed"),
+        ("~latent_dim", "error: latent_dim: missing"),
         ("model.beta=${oops}", "error: model.beta: refers to ${oops}, which is not a key of conf/"),
         ("latent_dim=2,3", "error: latent_dim: 'latent_dim=2,3' is a sweep; genrevae params "
                            "composes one configuration (sweep with `dvc exp run --queue -S ...`)"),
