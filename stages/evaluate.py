@@ -29,7 +29,8 @@ from genrevae.evaluation.report import (
 )
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
 from genrevae.model_input import load_model_input
-from genrevae.stage import log, pipeline_started, run_stage
+from genrevae.runlog import pipeline_started
+from genrevae.stage import log, run_stage
 from genrevae.training import load_model, reconstruct
 
 

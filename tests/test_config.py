@@ -201,7 +201,8 @@ def test_stage_stops_with_one_clear_line(params, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: latent_dim: must be positive, got -4"]
+    assert errors == [f"error: latent_dim: must be positive, got -4 (in {bad}: fix it, or "
+                      f"`git checkout -- {bad}` for the committed value)"]
 
 
 @pytest.mark.parametrize("stage", sorted(p.stem for p in (ROOT / "stages").glob("*.py")))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from genrevae import stage
+from genrevae import runlog
 
 STAGE = '''
 import sys, time
@@ -55,7 +55,7 @@ def test_stages_record_start_end_and_status(tmp_path: Path, params_file: Path) -
     failed = _run(workspace, "cluster", params_file, fail=True)
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines()[-1] == "error: no usable input"
-    entries = json.loads((workspace / stage.STAGE_TIMES).read_text())
+    entries = json.loads((workspace / runlog.STAGE_TIMES).read_text())
     assert [(e["stage"], e["status"]) for e in entries] == [("train", "ok"), ("cluster", "error")]
     assert all(before <= e["start"] <= e["end"] for e in entries)
     assert entries[0]["end"] <= entries[1]["start"]
@@ -64,7 +64,7 @@ def test_stages_record_start_end_and_status(tmp_path: Path, params_file: Path) -
 def test_pipeline_started_is_the_first_stage_since_the_last_evaluate(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / stage.STAGE_TIMES).parent.mkdir()
+    (tmp_path / runlog.STAGE_TIMES).parent.mkdir()
     entries = [
         {"stage": "train", "start": 100.0, "end": 110.0, "status": "ok"},
         {"stage": "evaluate", "start": 120.0, "end": 130.0, "status": "ok"},  # last run's
@@ -73,7 +73,7 @@ def test_pipeline_started_is_the_first_stage_since_the_last_evaluate(
         {"stage": "cluster", "start": 230.0, "end": 240.0, "status": "ok"},
         {"stage": "evaluate", "start": 250.0},  # the one asking
     ]
-    (tmp_path / stage.STAGE_TIMES).write_text(json.dumps(entries))
-    assert stage.pipeline_started() == 200.0
-    (tmp_path / stage.STAGE_TIMES).write_text("not json")
-    assert time.time() - stage.pipeline_started() < 5  # no record: now
+    (tmp_path / runlog.STAGE_TIMES).write_text(json.dumps(entries))
+    assert runlog.pipeline_started() == 200.0
+    (tmp_path / runlog.STAGE_TIMES).write_text("not json")
+    assert time.time() - runlog.pipeline_started() < 5  # no record: now

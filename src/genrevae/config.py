@@ -182,6 +182,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
+    checked: str
     prepared: str
     manifest: str
     rejected: str

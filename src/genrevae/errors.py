@@ -34,3 +34,7 @@ class TrackingError(GenreVAEError):
 class ArtifactError(DataError):
     """A file a stage wrote (and a later one reads) is missing or damaged; the message
     names it and says to rerun the stage that writes it."""
+
+
+class ConcurrentRunError(GenreVAEError):
+    """Another pipeline runs in this workspace, or the params changed under this one."""

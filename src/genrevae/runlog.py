@@ -1,0 +1,151 @@
+"""What the stages of a pipeline execution record in the workspace, in ``.genrevae/``
+(gitignored, never a DVC output, so it makes nothing rerun):
+
+- ``stage_times.json``: when each stage started and ended, and how; the MLflow run's start
+  time is read from it (:func:`pipeline_started`);
+- ``pipeline.json``: which ``dvc`` process is running the pipeline and the digest of the
+  params file its stages read. A stage of another live ``dvc`` process, or one that finds
+  the params file changed under its own pipeline, is refused (:func:`claim_params`): two
+  ``dvc exp run`` at once in one workspace overwrite each other's ``params.yaml``.
+
+A stage started by hand (no ``dvc`` among its parents) records its times but claims nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from genrevae.errors import ConcurrentRunError
+
+log = logging.getLogger(__name__)
+
+FOLDER = Path(".genrevae")
+STAGE_TIMES = FOLDER / "stage_times.json"
+PIPELINE = FOLDER / "pipeline.json"
+KEEP = 100  # stage entries kept
+
+
+def _read(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def _write(path: Path, payload: Any) -> None:
+    """A hint, not an artifact: a failure to write it is only logged."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        log.debug("cannot record %s: %s", path, exc)
+
+
+def _entries() -> list[dict]:
+    entries = _read(STAGE_TIMES, [])
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("start"), int | float)]
+
+
+def record_start(stage: str) -> None:
+    _write(STAGE_TIMES, [*_entries(), {"stage": stage, "start": time.time()}][-KEEP:])
+
+
+def record_end(stage: str, status: str) -> None:
+    entries = _entries()
+    for entry in reversed(entries):
+        if entry.get("stage") == stage:
+            entry.update(end=time.time(), status=status)
+            break
+    _write(STAGE_TIMES, entries)
+
+
+def pipeline_started(stage: str = "evaluate") -> float:
+    """When this pipeline execution began: the start of the first stage that ran since the
+    last successful ``stage`` (the one asking; its own current entry is the newest). Falls
+    back to now."""
+    entries = _entries()
+    if entries and entries[-1].get("stage") == stage:
+        entries = entries[:-1]
+    first = time.time()
+    for entry in reversed(entries):
+        if entry.get("stage") == stage and entry.get("status") == "ok":
+            break
+        first = min(first, float(entry["start"]))
+    return first
+
+
+def _proc(pid: int) -> tuple[list[str], int, int] | None:
+    """argv, parent pid and start time (clock ticks since boot) of a process, from /proc."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return argv, int(fields[1]), int(fields[19])
+
+
+def _is_dvc(argv: list[str]) -> bool:
+    head = [a for a in argv[:3] if a]
+    return any(Path(a).name == "dvc" for a in head) or ["-m", "dvc"] == head[1:3]
+
+
+def dvc_runner(pid: int | None = None) -> tuple[int, int] | None:
+    """(pid, start time) of the ``dvc`` process among this process's parents, or None (a
+    stage run by hand, or no /proc)."""
+    pid = os.getppid() if pid is None else pid
+    for _ in range(8):
+        info = _proc(pid)
+        if info is None:
+            return None
+        argv, parent, started = info
+        if _is_dvc(argv):
+            return pid, started
+        if parent <= 1:
+            return None
+        pid = parent
+    return None
+
+
+def _alive(runner: list | tuple) -> bool:
+    info = _proc(int(runner[0]))
+    return info is not None and info[2] == int(runner[1])
+
+
+def params_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+QUEUE_HINT = ("run experiments one after another with `dvc exp run --queue ...` and "
+              "`dvc queue start`")
+
+
+def claim_params(stage: str, params: str | Path, runner: tuple[int, int] | None = None) -> None:
+    """Refuse to run when another ``dvc`` pipeline is live in this workspace, or when the
+    params file differs from what earlier stages of this pipeline read; else record this
+    stage's claim. Nothing is checked for a stage run by hand."""
+    runner = dvc_runner() if runner is None else runner
+    if runner is None:
+        return
+    digest = params_digest(params)
+    held = _read(PIPELINE, {})
+    owner = held.get("runner") if isinstance(held, dict) else None
+    if owner and list(owner) != list(runner) and _alive(owner):
+        raise ConcurrentRunError(
+            f"another pipeline (dvc, pid {owner[0]}) is running in this workspace and has "
+            f"changed {params}; {QUEUE_HINT}")
+    if owner and list(owner) == list(runner) and held.get("params") != digest:
+        raise ConcurrentRunError(
+            f"{params} changed while this pipeline ran (stage {held.get('stage')} read "
+            f"another version): another `dvc exp run` or an edit in this workspace; "
+            f"{QUEUE_HINT}")
+    _write(PIPELINE, {"runner": list(runner), "params": digest, "stage": stage})
