@@ -77,3 +77,100 @@ def test_pipeline_started_is_the_first_stage_since_the_last_evaluate(
     assert runlog.pipeline_started() == 200.0
     (tmp_path / runlog.STAGE_TIMES).write_text("not json")
     assert time.time() - runlog.pipeline_started() < 5  # no record: now
+
+
+def _me() -> tuple[int, int]:
+    """This process as a live runner: (pid, start time) as /proc tells them."""
+    import os
+
+    info = runlog._proc(os.getpid())
+    return os.getpid(), info[2]
+
+
+def _dead() -> tuple[int, int]:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout), 12345
+
+
+@pytest.fixture
+def in_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    return tmp_path / "params.yaml"
+
+
+def test_one_pipeline_keeps_its_params(in_workspace: Path) -> None:
+    """Stages of one dvc process may run while the params stay as its first stage read
+    them; an edit in between stops the next stage."""
+    runner = _me()
+    runlog.claim_params("check", in_workspace, runner)
+    runlog.claim_params("train", in_workspace, runner)
+    in_workspace.write_text("seed: 2\n")
+    with pytest.raises(runlog.ConcurrentRunError, match="changed while this pipeline ran"):
+        runlog.claim_params("cluster", in_workspace, runner)
+
+
+def test_a_second_live_pipeline_is_refused_and_stops_the_first(in_workspace: Path) -> None:
+    first, second = _me(), (_me()[0] + 1, 0)
+    runlog.claim_params("check", in_workspace, first)
+    with pytest.raises(runlog.ConcurrentRunError, match=r"another pipeline .* is running") as info:
+        runlog.claim_params("check", in_workspace, second)
+    assert "dvc exp run --queue" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(runlog.ConcurrentRunError, match="started in this workspace while"):
+        runlog.claim_params("train", in_workspace, first)
+
+
+def test_a_finished_pipeline_hands_over(in_workspace: Path) -> None:
+    runlog.claim_params("evaluate", in_workspace, _dead())
+    in_workspace.write_text("seed: 3\n")  # the next `dvc exp run` rewrote it
+    runlog.claim_params("check", in_workspace, _me())
+    assert json.loads(runlog.PIPELINE.read_text())["runner"] == list(_me())
+
+
+def test_a_stage_run_by_hand_claims_nothing(in_workspace: Path) -> None:
+    assert runlog.dvc_runner() is None  # pytest is not dvc
+    runlog.claim_params("train", in_workspace)
+    assert not runlog.PIPELINE.exists()
+
+
+def test_the_runner_is_the_dvc_process_above_the_stage(tmp_path: Path) -> None:
+    """A real process chain: a program named `dvc` runs a shell, which runs the stage."""
+    dvc = tmp_path / "dvc"
+    dvc.write_text(f"#!{sys.executable}\n"
+                   "import os, subprocess, sys\n"
+                   "print(os.getpid(), flush=True)\n"
+                   "subprocess.run(['/bin/sh', '-c', sys.argv[1]], check=True)\n")
+    dvc.chmod(0o755)
+    child = f"{sys.executable} -c 'from genrevae import runlog; print(runlog.dvc_runner()[0])'"
+    out = subprocess.run([str(dvc), child], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.split()
+    assert out[0] == out[1]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["/venv/bin/python", "/venv/bin/dvc", "exp", "run", "-n", "a", "-S", "latent_dim=5",
+      "--set-param", "model.beta=2", "--set-param=seed=3", "-Smodel=ae"],
+     ["latent_dim=5", "model.beta=2", "seed=3", "model=ae"]),
+    (["dvc", "exp", "run"], []),
+    (["dvc", "repro"], None),
+    (["dvc", "exp", "show"], None),
+])
+def test_exp_run_overrides_from_the_command_line(argv, expected) -> None:
+    assert runlog.exp_run_overrides(argv) == expected
+
+
+def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first stage recomposes conf/ with its `dvc exp run`'s -S values and compares."""
+    import shutil
+
+    from genrevae.cli import compose_params
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "conf", tmp_path / "conf")
+    monkeypatch.chdir(tmp_path)
+    params = compose_params(["latent_dim=5"], conf_dir="conf", output=tmp_path / "params.yaml")
+    argv = ["dvc", "exp", "run", "-S", "latent_dim=5"]
+    assert runlog._composed_as_asked(params, argv) is True
+    assert runlog._composed_as_asked(params, ["dvc", "exp", "run", "-S", "latent_dim=6"]) is False
+    assert runlog._composed_as_asked(params, ["dvc", "repro"]) is None

@@ -99,6 +99,42 @@ def _is_dvc(argv: list[str]) -> bool:
     return any(Path(a).name == "dvc" for a in head) or ["-m", "dvc"] == head[1:3]
 
 
+def exp_run_overrides(argv: list[str]) -> list[str] | None:
+    """The ``-S``/``--set-param`` values of a ``dvc exp run`` command line, or None for any
+    other dvc command (``dvc repro`` runs params.yaml as it is)."""
+    words = [a for a in argv if a]
+    if "exp" not in words or "run" not in words[words.index("exp"):]:
+        return None
+    out, it = [], iter(words)
+    for word in it:
+        if word in ("-S", "--set-param"):
+            out.append(next(it, ""))
+        elif word.startswith("--set-param="):
+            out.append(word.split("=", 1)[1])
+        elif word.startswith("-S") and len(word) > 2:
+            out.append(word[2:])
+    return out
+
+
+def _composed_as_asked(params: Path, argv: list[str]) -> bool | None:
+    """Whether ``params`` is what this ``dvc exp run`` composed from conf/ and its -S
+    values (another process may have rewritten it before any stage read it); None when
+    that cannot be said (not an exp run, no conf/, or the composition itself fails)."""
+    overrides = exp_run_overrides(argv)
+    if overrides is None or not Path("conf", "config.yaml").is_file():
+        return None
+    import tempfile
+
+    from genrevae.cli import compose_params
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            mine = compose_params(overrides, conf_dir="conf", output=Path(tmp) / "params.yaml")
+        except Exception:  # an invalid -S: the stage's own validation says which key
+            return None
+        return mine.read_bytes() == params.read_bytes()
+
+
 def dvc_runner(pid: int | None = None) -> tuple[int, int] | None:
     """(pid, start time) of the ``dvc`` process among this process's parents, or None (a
     stage run by hand, or no /proc)."""
@@ -130,22 +166,42 @@ QUEUE_HINT = ("run experiments one after another with `dvc exp run --queue ...` 
 
 
 def claim_params(stage: str, params: str | Path, runner: tuple[int, int] | None = None) -> None:
-    """Refuse to run when another ``dvc`` pipeline is live in this workspace, or when the
-    params file differs from what earlier stages of this pipeline read; else record this
-    stage's claim. Nothing is checked for a stage run by hand."""
+    """Refuse to run when another ``dvc`` pipeline is live in this workspace, when one tried
+    to start while this pipeline ran (it has rewritten params.yaml, maybe before this
+    pipeline's first stage read it), or when the params file differs from what earlier
+    stages of this pipeline read; else record this stage's claim. A stage run by hand
+    (no ``dvc`` among its parents) is not checked."""
+    import fcntl
+
     runner = dvc_runner() if runner is None else runner
     if runner is None:
         return
+    me = list(runner)
     digest = params_digest(params)
-    held = _read(PIPELINE, {})
-    owner = held.get("runner") if isinstance(held, dict) else None
-    if owner and list(owner) != list(runner) and _alive(owner):
-        raise ConcurrentRunError(
-            f"another pipeline (dvc, pid {owner[0]}) is running in this workspace and has "
-            f"changed {params}; {QUEUE_HINT}")
-    if owner and list(owner) == list(runner) and held.get("params") != digest:
-        raise ConcurrentRunError(
-            f"{params} changed while this pipeline ran (stage {held.get('stage')} read "
-            f"another version): another `dvc exp run` or an edit in this workspace; "
-            f"{QUEUE_HINT}")
-    _write(PIPELINE, {"runner": list(runner), "params": digest, "stage": stage})
+    FOLDER.mkdir(exist_ok=True)
+    with (FOLDER / "pipeline.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two stages claiming at once see each other
+        held = _read(PIPELINE, {})
+        held = held if isinstance(held, dict) else {}
+        owner = held.get("runner")
+        if owner and owner != me and _alive(owner):
+            _write(PIPELINE, {**held, "contested": me})
+            raise ConcurrentRunError(
+                f"another pipeline (dvc, pid {owner[0]}) is running in this workspace, and "
+                f"this one has just rewritten {params} under it; {QUEUE_HINT}")
+        if owner == me and held.get("contested"):
+            raise ConcurrentRunError(
+                f"another dvc process (pid {held['contested'][0]}) started in this workspace "
+                f"while this pipeline ran, so {params} may hold its values; {QUEUE_HINT}")
+        if owner == me and held.get("params") != digest:
+            raise ConcurrentRunError(
+                f"{params} changed while this pipeline ran (stage {held.get('stage')} read "
+                f"another version): another `dvc exp run` or an edit in this workspace; "
+                f"{QUEUE_HINT}")
+        if owner != me:  # this pipeline's first stage: is params.yaml what it composed?
+            info = _proc(runner[0])
+            if info is not None and _composed_as_asked(Path(params), info[0]) is False:
+                raise ConcurrentRunError(
+                    f"{params} is not what this `dvc exp run` composed from conf/ and its -S "
+                    f"values: another dvc process rewrote it; {QUEUE_HINT}")
+        _write(PIPELINE, {"runner": me, "params": digest, "stage": stage})

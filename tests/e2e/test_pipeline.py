@@ -25,7 +25,7 @@ from .conftest import BIN, browse, running_mlflow_server, stages_run
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = {"prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate",
+ALL_STAGES = {"check", "prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate",
               "eda"}
 
 
@@ -178,7 +178,7 @@ def test_cluster_param_reruns_only_cluster_and_evaluate(project):
     params["cluster"]["k"] = 3
     path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
     proc = project.dvc("repro")
-    assert stages_run(proc.stdout) == {"cluster", "evaluate"}
+    assert stages_run(proc.stdout) == {"check", "cluster", "evaluate"}
     project.git("checkout", "--", "params.yaml")
     project.dvc("repro")
 
@@ -314,6 +314,50 @@ def test_killed_evaluate_leaves_no_running_run(project):
     assert client.get_run(opened).info.status == "FAILED"
     assert client.get_run(opened).data.tags["genrevae.abandoned"]
     assert not client.search_runs([exp_id], "attributes.status = 'RUNNING'")
+
+
+def test_refused_parameter_costs_no_outputs(project):
+    """`dvc exp run -S model.beta=-1` stops at the check stage, in one line that names the
+    key and says how to restore params.yaml, before DVC removes any stage's outputs."""
+    root = project.root
+    kept = ["metrics/train.json", "metrics/headline.json", "metrics/eval.json", "plots/loss.csv",
+            "plots/loss.png", "data/params_checked.json"]
+    before = {path: (root / path).read_bytes() for path in kept}
+    proc = project.dvc("exp", "run", "-S", "model.beta=-1", check=False)
+    assert proc.returncode != 0
+    assert stages_run(proc.stdout) == {"check"}
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines()
+              if line.startswith("error:")]
+    assert errors == ["error: model.beta: must be >= 0, got -1.0 (in params.yaml: fix it, or "
+                      "`git checkout -- params.yaml` for the committed value)"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert {path: (root / path).read_bytes() for path in kept} == before
+    project.git("checkout", "--", "params.yaml")
+
+
+def test_two_exp_runs_at_once_are_refused_cleanly(project):
+    """Two real `dvc exp run` started together in one workspace overwrite each other's
+    params.yaml. Whichever is stopped (by DVC's own lock on a busy output, or by the stages'
+    params claim) says so in one error line, and no MLflow run may carry values other than
+    those its experiment asked for."""
+    asked = {"conc-a": "5", "conc-b": "6"}
+    n_runs = len(_mlflow_runs(project.root))
+    procs = [subprocess.Popen([str(BIN / "dvc"), "exp", "run", "-n", name, "-S",
+                               f"latent_dim={dim}"], cwd=project.root, env=project.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name, dim in asked.items()]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    refused = [out for out, code in zip(outputs, codes, strict=True) if code != 0]
+    assert refused, outputs  # they overlapped: at least one was stopped
+    for out in refused:
+        assert "Traceback" not in out
+        assert [line for line in out.splitlines() if line.startswith(("error:", "ERROR:"))], out
+        assert "dvc exp run --queue" in out or "is busy" in out, out
+    for run in _mlflow_runs(project.root)[n_runs:]:
+        assert run.data.params["latent_dim"] == asked[run.info.run_name], run.info.run_name
+    project.git("checkout", "--", "params.yaml")
+    project.dvc("repro")
 
 
 def test_exp_run_beta_lands_on_mlflow_server(project, mlflow_server):
