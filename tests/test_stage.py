@@ -172,5 +172,9 @@ def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
     params = compose_params(["latent_dim=5"], conf_dir="conf", output=tmp_path / "params.yaml")
     argv = ["dvc", "exp", "run", "-S", "latent_dim=5"]
     assert runlog._composed_as_asked(params, argv) is True
+    # DVC writes null as `null`, `genrevae params` as nothing: the values are what count.
+    params.write_text(params.read_text().replace("  root:\n", "  root: null\n"))
+    assert "root: null" in params.read_text()
+    assert runlog._composed_as_asked(params, argv) is True
     assert runlog._composed_as_asked(params, ["dvc", "exp", "run", "-S", "latent_dim=6"]) is False
     assert runlog._composed_as_asked(params, ["dvc", "repro"]) is None

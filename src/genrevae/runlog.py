@@ -125,6 +125,8 @@ def _composed_as_asked(params: Path, argv: list[str]) -> bool | None:
         return None
     import tempfile
 
+    import yaml
+
     from genrevae.cli import compose_params
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +134,8 @@ def _composed_as_asked(params: Path, argv: list[str]) -> bool | None:
             mine = compose_params(overrides, conf_dir="conf", output=Path(tmp) / "params.yaml")
         except Exception:  # an invalid -S: the stage's own validation says which key
             return None
-        return mine.read_bytes() == params.read_bytes()
+        # Compare values: DVC and `genrevae params` write null differently.
+        return yaml.safe_load(mine.read_text()) == yaml.safe_load(params.read_text())
 
 
 def dvc_runner(pid: int | None = None) -> tuple[int, int] | None:
