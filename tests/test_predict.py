@@ -432,3 +432,28 @@ def test_whitened_hybrid_model_is_refused(capsys, tmp_path, variant, songs) -> N
     _, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(tmp_path))
     assert code == 2
     assert err.startswith("error:") and "whitens hybrid input" in err
+
+
+def test_long_song_streams_in_batches_with_the_same_result(tmp_path, models, monkeypatch) -> None:
+    """A song longer than a decode block goes through in batches of segments; its segments
+    are those of decoding it whole, and the prediction does not depend on the batch size."""
+    import genrevae.predict as predict_module
+    from genrevae.data.audio import load_audio
+
+    path = tmp_path / "long.wav"
+    y = tone(44100, 70.5)
+    sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100, subtype="FLOAT")
+    monkeypatch.setattr(predict_module, "BLOCK_SECONDS", 20.3)  # blocks end mid-segment
+    predictor = Predictor(models)
+    batches = list(predictor.segment_batches(path, batch=4))
+    assert max(len(b) for b in batches) == 4
+    whole = load_audio(path, sr=22050)
+    n = 3 * 22050
+    expected = whole[: len(whole) // n * n].reshape(-1, n)
+    np.testing.assert_allclose(np.concatenate(batches), expected, atol=1e-6)
+    small = predictor.predict(path)
+    monkeypatch.setattr(predict_module, "BATCH_SEGMENTS", 1000)
+    one_batch = predictor.predict(path)
+    assert small.n_segments == one_batch.n_segments == 23
+    np.testing.assert_allclose(small.latent, one_batch.latent, atol=1e-5)
+    assert small.probabilities == pytest.approx(one_batch.probabilities, abs=1e-5)

@@ -4,17 +4,21 @@ A song goes through the same steps as the pipeline's tracks: decode, mono, resam
 3-s segments (a song shorter than one segment is zero-padded to one), the same features
 with the train-split scalers saved in the checkpoint, the model's posterior means, the
 linear probe fit by ``evaluate``. Per track, segment probabilities are averaged.
+
+A song is decoded as a stream and its segments go through features and model a batch at a
+time, so memory stays the same for a 30-s clip and an hour-long recording.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genrevae.data.audio import load_audio
+from genrevae.data.audio import stream_audio
 from genrevae.errors import DataError
 from genrevae.features.audio import batch_features
 from genrevae.io import damaged, load_json
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 PROBE_FILE = "probe.json"
+# Segments through features and model at once (about a minute of audio), and seconds of
+# audio decoded at a time: together they bound memory whatever the song's length.
+BATCH_SEGMENTS = 20
+BLOCK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,20 +112,27 @@ class Predictor:
         self.cluster_ids = [int(k) for k in centres]
         self.centres = np.array([centres[k] for k in centres]) if centres else None
 
-    def _segments(self, path: str | Path) -> np.ndarray:
-        """The song's full segments, shape (n_seg, n); a short song is zero-padded to one."""
+    def segment_batches(self, path: str | Path,
+                        batch: int = BATCH_SEGMENTS) -> Iterator[np.ndarray]:
+        """The song's full segments, in order, at most ``batch`` at a time (shape (k, n)),
+        from the decoded stream; a song shorter than one segment is zero-padded to one."""
         f = self.meta["features"]
-        y = load_audio(path, sr=f["sample_rate"])
         length = round(f["segment_seconds"] * f["sample_rate"])
-        if len(y) < length:
-            y = np.pad(y, (0, length - len(y)))
-        n_seg = len(y) // length
-        return y[: n_seg * length].reshape(n_seg, length)
+        carry, any_full = np.zeros(0, dtype=np.float32), False
+        for block in stream_audio(path, sr=f["sample_rate"], block_seconds=BLOCK_SECONDS):
+            buf = np.concatenate([carry, block])
+            n_full = len(buf) // length
+            for first in range(0, n_full, batch):
+                last = min(n_full, first + batch)
+                yield buf[first * length : last * length].reshape(last - first, length)
+            carry, any_full = buf[n_full * length :], any_full or n_full > 0
+        if not any_full:
+            yield np.pad(carry, (0, length - len(carry)))[None, :]
 
-    def model_input(self, path: str | Path) -> np.ndarray:
-        """The model's input for each segment of the song at ``path``."""
+    def model_input(self, segments: np.ndarray) -> np.ndarray:
+        """The model's input for each of ``segments`` (k, n) of a song."""
         f = self.meta["features"]
-        mels, feats = batch_features(self._segments(path), sr=f["sample_rate"], n_fft=f["n_fft"],
+        mels, feats = batch_features(segments, sr=f["sample_rate"], n_fft=f["n_fft"],
                                      hop_length=f["hop_length"], n_mels=f["n_mels"],
                                      n_mfcc=f["n_mfcc"])
         if self.meta["input"] == "mel":
@@ -132,8 +147,8 @@ class Predictor:
         lyrics = np.zeros((len(audio), fuse["lyrics_dim"]))
         return np.concatenate([fuse["audio_weight"] * audio, lyrics], axis=1).astype(np.float32)
 
-    def predict(self, path: str | Path) -> Prediction:
-        x = self.model_input(path)
+    def _latents_and_proba(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = self.model_input(segments)
         c = None
         if self.condition is not None:
             c = one_hot(np.array([self.condition] * len(x)), self.meta["condition_categories"])
@@ -144,14 +159,22 @@ class Predictor:
             logits = np.concatenate([-logits, logits], axis=1) / 2
         proba = np.exp(logits - logits.max(axis=1, keepdims=True))
         proba /= proba.sum(axis=1, keepdims=True)
-        mean_proba = proba.mean(axis=0)
+        return z, proba
+
+    def predict(self, path: str | Path) -> Prediction:
+        z_sum, proba_sum, n = 0.0, 0.0, 0
+        for segments in self.segment_batches(path):
+            z, proba = self._latents_and_proba(segments)
+            z_sum = z_sum + z.sum(axis=0, dtype=np.float64)
+            proba_sum = proba_sum + proba.sum(axis=0, dtype=np.float64)
+            n += len(z)
+        mean_proba, z_mean = proba_sum / n, z_sum / n
         classes = self.probe["classes"]
-        z_mean = z.mean(axis=0)
         nearest = None
         if self.centres is not None:
             nearest = self.cluster_ids[int(np.argmin(((self.centres - z_mean) ** 2).sum(axis=1)))]
         return Prediction(
-            path=str(path), n_segments=len(x),
+            path=str(path), n_segments=n,
             probabilities={c: round(float(p), 6) for c, p in zip(classes, mean_proba, strict=True)},
             top=classes[int(mean_proba.argmax())], nearest_cluster=nearest,
             latent=[round(float(v), 6) for v in z_mean],

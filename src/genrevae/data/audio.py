@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,30 +43,87 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """All channels as float32 (n, channels) and the native rate; AudioError if unusable."""
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, ValueError, MemoryError)
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():  # libsndfile would call it a "System error"
         raise AudioError(f"{path}: file not found", "missing")
     if path.is_file() and path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)", "empty")
-    try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, MemoryError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
-    if data.size == 0:
-        raise AudioError(f"{path}: no audio samples", "empty")
+
+
+def _check_rate(path: Path, sr: int) -> None:
     if not NATIVE_RATES[0] <= sr <= NATIVE_RATES[1]:
         raise AudioError(f"{path}: sample rate {sr} Hz is outside {NATIVE_RATES[0]}.."
                          f"{NATIVE_RATES[1]} Hz", "bad_sample_rate")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """All channels as float32 (n, channels) and the native rate; AudioError if unusable."""
+    _check_file(path)
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except _DECODE_ERRORS as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+    if data.size == 0:
+        raise AudioError(f"{path}: no audio samples", "empty")
+    _check_rate(path, sr)
     check_samples(data, path)
     return data, int(sr)
 
 
-def check_samples(data: np.ndarray, path: str | Path) -> float:
+def stream_audio(path: str | Path, *, sr: int, block_seconds: float = 30.0
+                 ) -> Iterator[np.ndarray]:
+    """:func:`load_audio` as a stream: mono float32 blocks at ``sr`` whose concatenation is
+    what it returns (soxr's streaming resampler at the same quality), decoded about
+    ``block_seconds`` of audio at a time, so memory does not grow with the song.
+
+    Each block is checked as decoded (:func:`check_samples`); silence, which only the whole
+    song can show, is refused after the last block.
+    """
+    import soxr
+
+    path = Path(path)
+    _check_file(path)
+    try:
+        fh = sf.SoundFile(path)
+    except _DECODE_ERRORS as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+    with fh:
+        _check_rate(path, fh.samplerate)
+        stream = (None if fh.samplerate == sr else
+                  soxr.ResampleStream(fh.samplerate, sr, 1, dtype="float32", quality="HQ"))
+        frames = max(1, round(block_seconds * fh.samplerate))
+        peak, decoded = 0.0, 0
+        while True:
+            try:
+                data = fh.read(frames, dtype="float32", always_2d=True)
+            except _DECODE_ERRORS as exc:
+                raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+            last = len(data) < frames
+            if len(data):
+                check_samples(data, path, whole=False)
+            decoded += len(data)
+            mono = data.mean(axis=1, dtype=np.float32)
+            y = mono if stream is None else stream.resample_chunk(mono, last=last)
+            if len(y):
+                peak = max(peak, float(np.max(np.abs(y))))
+                yield np.ascontiguousarray(y, dtype=np.float32)
+            if last:
+                break
+    if decoded == 0:
+        raise AudioError(f"{path}: no audio samples", "empty")
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
+
+
+def check_samples(data: np.ndarray, path: str | Path, *, whole: bool = True) -> float:
     """Refuse samples no music file holds; return the peak ``max |x|``.
 
     ``data`` [shape=(n, channels)] as decoded, before mixing (a mix of huge values could
-    overflow, and anti-phase channels could hide them).
+    overflow, and anti-phase channels could hide them). ``whole=False`` for one block of a
+    stream, which may be a quiet passage: silence is then not refused.
 
     Raises
     ------
@@ -83,7 +141,7 @@ def check_samples(data: np.ndarray, path: str | Path) -> float:
     if peak > MAX_PEAK:
         raise AudioError(f"{path}: samples reach {peak:.3g}, far beyond full scale (1.0); "
                          "the file holds garbage or unscaled values", "out_of_range")
-    if peak < SILENCE_PEAK:
+    if whole and peak < SILENCE_PEAK:  # a block of a stream may be a quiet passage
         raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
     return peak
 

@@ -1,0 +1,115 @@
+"""Memory of `genrevae predict` against song length.
+
+Writes songs of the given lengths (44.1 kHz stereo 16-bit WAV, tones and noise, written a
+block at a time), then, each in a fresh process so peaks do not mix:
+
+  (a) `genrevae predict SONG --model DIR`: the streaming decoder and the batched features;
+  (b) the reference, the whole-song recipe predict used before: decode all of it, resample
+      all of it, features of every segment in one batch (skipped above --reference-max
+      minutes, where it needs several GB).
+
+and prints, per length, peak resident memory (MB), wall seconds and the ratio of each
+peak to that of the shortest song under (a) (flat means memory does not grow with the
+song). It ends with one JSON line:
+
+  {"minutes": [...], "predict_peak_mb": [...], "reference_peak_mb": [...], "growth": ...}
+
+growth is the longest song's peak over the shortest's, for (a).
+
+    python benchmarks/predict_memory.py --model models --minutes 1,10,60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+log = logging.getLogger("benchmarks.predict_memory")
+
+SR = 44100
+REFERENCE = """
+import sys
+import numpy as np
+from genrevae.data.audio import load_audio
+from genrevae.features.audio import batch_features
+from genrevae.predict import Predictor
+
+p = Predictor(sys.argv[1])
+f = p.meta["features"]
+y = load_audio(sys.argv[2], sr=f["sample_rate"])
+n = round(f["segment_seconds"] * f["sample_rate"])
+segments = y[: len(y) // n * n].reshape(-1, n)
+batch_features(segments, sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
+               n_mels=f["n_mels"], n_mfcc=f["n_mfcc"])
+"""
+
+
+def write_song(path: Path, minutes: float, seed: int = 0) -> None:
+    """Tones that change every few seconds plus noise, one minute at a time."""
+    rng = np.random.default_rng(seed)
+    with sf.SoundFile(path, "w", samplerate=SR, channels=2, subtype="PCM_16") as out:
+        for _ in range(int(np.ceil(minutes))):
+            t = np.arange(60 * SR) / SR
+            freqs = rng.uniform(80, 2000, size=(20, 3))
+            y = sum(np.sin(2 * np.pi * np.repeat(freqs[:, k], 3 * SR) * t) for k in range(3))
+            y = 0.2 * y / 3 + 0.02 * rng.standard_normal(len(t))
+            out.write(np.stack([y, 0.9 * y], axis=1).astype(np.float32))
+
+
+def peak_of(cmd: list[str]) -> tuple[float, float]:
+    """Peak RSS (MB) and wall seconds of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-2000:]}")
+    return usage.ru_maxrss / 1024, wall
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=Path("models"),
+                        help="folder with model.pt and probe.json (default: models)")
+    parser.add_argument("--minutes", default="1,10,60", help="song lengths (default: 1,10,60)")
+    parser.add_argument("--reference-max", type=float, default=10.0,
+                        help="longest song for the whole-song reference (default: 10 minutes)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    lengths = [float(m) for m in args.minutes.split(",")]
+    genrevae = str(Path(sys.executable).with_name("genrevae"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in lengths:
+            song = Path(tmp) / f"song_{minutes:g}min.wav"
+            write_song(song, minutes)
+            ours = peak_of([genrevae, "predict", str(song), "--model", str(args.model)])
+            ref = (peak_of([sys.executable, "-c", REFERENCE, str(args.model), str(song)])
+                   if minutes <= args.reference_max else (None, None))
+            rows.append((minutes, *ours, *ref))
+            song.unlink()
+    base = rows[0][1]
+    log.info("%8s %12s %8s %8s %14s %8s", "minutes", "predict MB", "wall s", "ratio",
+             "reference MB", "wall s")
+    for minutes, mb, wall, ref_mb, ref_wall in rows:
+        log.info("%8g %12.0f %8.1f %8.2f %14s %8s", minutes, mb, wall, mb / base,
+                 "-" if ref_mb is None else f"{ref_mb:.0f}",
+                 "-" if ref_wall is None else f"{ref_wall:.1f}")
+    print(json.dumps({"minutes": lengths, "predict_peak_mb": [round(r[1]) for r in rows],
+                      "reference_peak_mb": [None if r[3] is None else round(r[3]) for r in rows],
+                      "growth": round(rows[-1][1] / base, 3)}))
+
+
+if __name__ == "__main__":
+    main()
