@@ -1,4 +1,4 @@
-"""Memory of `genrevae predict` against song length.
+"""Memory of `genrevae predict` and of prepare's file check against song length.
 
 Writes songs of the given lengths (44.1 kHz stereo 16-bit WAV, tones and noise, written a
 block at a time), then, each in a fresh process so peaks do not mix:
@@ -6,15 +6,18 @@ block at a time), then, each in a fresh process so peaks do not mix:
   (a) `genrevae predict SONG --model DIR`: the streaming decoder and the batched features;
   (b) the reference, the whole-song recipe predict used before: decode all of it, resample
       all of it, features of every segment in one batch (skipped above --reference-max
-      minutes, where it needs several GB).
+      minutes, where it needs several GB);
+  (c) `prepare`'s check of one file (genrevae.data.audio.probe_audio: duration, peak,
+      loudness, digest), which decodes a block at a time;
 
 and prints, per length, peak resident memory (MB), wall seconds and the ratio of each
 peak to that of the shortest song under (a) (flat means memory does not grow with the
 song). It ends with one JSON line:
 
-  {"minutes": [...], "predict_peak_mb": [...], "reference_peak_mb": [...], "growth": ...}
+  {"minutes": [...], "predict_peak_mb": [...], "reference_peak_mb": [...],
+   "probe_peak_mb": [...], "growth": ..., "probe_growth": ...}
 
-growth is the longest song's peak over the shortest's, for (a).
+growth is the longest song's peak over the shortest's, for (a); probe_growth for (c).
 
     python benchmarks/predict_memory.py --model models --minutes 1,10,60
 """
@@ -51,6 +54,12 @@ n = round(f["segment_seconds"] * f["sample_rate"])
 segments = y[: len(y) // n * n].reshape(-1, n)
 batch_features(segments, sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
                n_mels=f["n_mels"], n_mfcc=f["n_mfcc"])
+"""
+PROBE = """
+import sys
+from genrevae.data.audio import probe_audio
+
+probe_audio(sys.argv[1], min_seconds=3.0)
 """
 
 
@@ -97,18 +106,21 @@ def main(argv: list[str] | None = None) -> None:
             ours = peak_of([genrevae, "predict", str(song), "--model", str(args.model)])
             ref = (peak_of([sys.executable, "-c", REFERENCE, str(args.model), str(song)])
                    if minutes <= args.reference_max else (None, None))
-            rows.append((minutes, *ours, *ref))
+            probe = peak_of([sys.executable, "-c", PROBE, str(song)])
+            rows.append((minutes, *ours, *ref, *probe))
             song.unlink()
     base = rows[0][1]
-    log.info("%8s %12s %8s %8s %14s %8s", "minutes", "predict MB", "wall s", "ratio",
-             "reference MB", "wall s")
-    for minutes, mb, wall, ref_mb, ref_wall in rows:
-        log.info("%8g %12.0f %8.1f %8.2f %14s %8s", minutes, mb, wall, mb / base,
+    log.info("%8s %12s %8s %8s %14s %8s %10s %8s", "minutes", "predict MB", "wall s", "ratio",
+             "reference MB", "wall s", "probe MB", "wall s")
+    for minutes, mb, wall, ref_mb, ref_wall, probe_mb, probe_wall in rows:
+        log.info("%8g %12.0f %8.1f %8.2f %14s %8s %10.0f %8.1f", minutes, mb, wall, mb / base,
                  "-" if ref_mb is None else f"{ref_mb:.0f}",
-                 "-" if ref_wall is None else f"{ref_wall:.1f}")
+                 "-" if ref_wall is None else f"{ref_wall:.1f}", probe_mb, probe_wall)
     print(json.dumps({"minutes": lengths, "predict_peak_mb": [round(r[1]) for r in rows],
                       "reference_peak_mb": [None if r[3] is None else round(r[3]) for r in rows],
-                      "growth": round(rows[-1][1] / base, 3)}))
+                      "probe_peak_mb": [round(r[5]) for r in rows],
+                      "growth": round(rows[-1][1] / base, 3),
+                      "probe_growth": round(rows[-1][5] / rows[0][5], 3)}))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,39 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     return data, int(sr)
 
 
-def stream_audio(path: str | Path, *, sr: int, block_seconds: float = 30.0
+# Seconds of audio decoded at a time where a whole file is not needed at once.
+BLOCK_SECONDS = 30.0
+
+
+def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
+    """The decoded samples, float32 (frames, channels), about ``block_seconds`` at a time,
+    with the native rate; each block checked as decoded (:func:`check_samples`). Raises
+    AudioError: missing, empty, undecodable, bad_sample_rate, non_finite, out_of_range."""
+    _check_file(path)
+    try:
+        fh = sf.SoundFile(path)
+    except _DECODE_ERRORS as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+    decoded = 0
+    with fh:
+        _check_rate(path, fh.samplerate)
+        frames = max(1, round(block_seconds * fh.samplerate))
+        while True:
+            try:
+                data = fh.read(frames, dtype="float32", always_2d=True)
+            except _DECODE_ERRORS as exc:
+                raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+            if len(data):
+                check_samples(data, path, whole=False)
+                decoded += len(data)
+                yield data, int(fh.samplerate)
+            if len(data) < frames:
+                break
+    if decoded == 0:
+        raise AudioError(f"{path}: no audio samples", "empty")
+
+
+def stream_audio(path: str | Path, *, sr: int, block_seconds: float = BLOCK_SECONDS
                  ) -> Iterator[np.ndarray]:
     """:func:`load_audio` as a stream: mono float32 blocks at ``sr`` whose concatenation is
     what it returns (soxr's streaming resampler at the same quality), decoded about
@@ -85,35 +117,20 @@ def stream_audio(path: str | Path, *, sr: int, block_seconds: float = 30.0
     import soxr
 
     path = Path(path)
-    _check_file(path)
-    try:
-        fh = sf.SoundFile(path)
-    except _DECODE_ERRORS as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
-    with fh:
-        _check_rate(path, fh.samplerate)
-        stream = (None if fh.samplerate == sr else
-                  soxr.ResampleStream(fh.samplerate, sr, 1, dtype="float32", quality="HQ"))
-        frames = max(1, round(block_seconds * fh.samplerate))
-        peak, decoded = 0.0, 0
-        while True:
-            try:
-                data = fh.read(frames, dtype="float32", always_2d=True)
-            except _DECODE_ERRORS as exc:
-                raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
-            last = len(data) < frames
-            if len(data):
-                check_samples(data, path, whole=False)
-            decoded += len(data)
-            mono = data.mean(axis=1, dtype=np.float32)
-            y = mono if stream is None else stream.resample_chunk(mono, last=last)
-            if len(y):
-                peak = max(peak, float(np.max(np.abs(y))))
-                yield np.ascontiguousarray(y, dtype=np.float32)
-            if last:
-                break
-    if decoded == 0:
-        raise AudioError(f"{path}: no audio samples", "empty")
+    stream, peak = None, 0.0
+    for data, native in _blocks(path, block_seconds):
+        mono = data.mean(axis=1, dtype=np.float32)
+        if native != sr and stream is None:
+            stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
+        y = mono if stream is None else stream.resample_chunk(mono, last=False)
+        if len(y):
+            peak = max(peak, float(np.max(np.abs(y))))
+            yield np.ascontiguousarray(y, dtype=np.float32)
+    if stream is not None:  # the resampler's tail
+        y = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(y):
+            peak = max(peak, float(np.max(np.abs(y))))
+            yield np.ascontiguousarray(y, dtype=np.float32)
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
 
@@ -147,9 +164,9 @@ def check_samples(data: np.ndarray, path: str | Path, *, whole: bool = True) -> 
 
 
 def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
-    """Decode ``path`` once and check it is usable: present, not empty, decodable, with
-    sane samples (:func:`check_samples`), not silent after mixing and at least
-    ``min_seconds`` long.
+    """Decode ``path`` once, a block at a time, and check it is usable: present, not empty,
+    decodable, with sane samples (:func:`check_samples`), not silent after mixing and at
+    least ``min_seconds`` long.
 
     Raises
     ------
@@ -158,18 +175,21 @@ def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
         ``out_of_range``, ``silent``, ``too_short``.
     """
     path = Path(path)
-    data, sr = _decode(path)
-    mono = data.mean(axis=1)
-    peak = float(np.max(np.abs(mono)))
+    frames, peak, power, sr, channels = 0, 0.0, 0.0, 0, 0
+    for data, native in _blocks(path, BLOCK_SECONDS):  # a block at a time: any length fits
+        mono = data.mean(axis=1)
+        peak = max(peak, float(np.max(np.abs(mono))))
+        power += float(np.sum(mono.astype(np.float64) ** 2))
+        frames, channels, sr = frames + len(mono), data.shape[1], native
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path}: silent (peak {peak:.1e})", "silent")
-    duration = len(mono) / sr
+    duration = frames / sr
     if duration < min_seconds:
         raise AudioError(
             f"{path}: {duration:.2f} s is shorter than one {min_seconds:g}-s segment", "too_short"
         )
-    rms_db = float(20 * np.log10(np.sqrt(np.mean(mono.astype(np.float64) ** 2)) + 1e-12))
-    return AudioInfo(duration, int(sr), int(data.shape[1]), rms_db, file_digest(path))
+    rms_db = float(20 * np.log10(np.sqrt(power / frames) + 1e-12))
+    return AudioInfo(duration, int(sr), int(channels), rms_db, file_digest(path))
 
 
 def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
