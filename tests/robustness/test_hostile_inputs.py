@@ -193,3 +193,37 @@ def test_prepare_stage_on_hostile_tree_exits_cleanly(hostile, params, tmp_path):
     rejected = pd.read_csv(tmp_path / raw["paths"]["rejected"])
     refused = {rel for rel, ok in expect.items() if "used" not in ok}
     assert refused <= {Path(p).relative_to(root).as_posix() for p in rejected["path"]}
+
+
+class _Payload:
+    """Unpickling this creates a file: the proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickle_payload_as_the_model_runs_nothing(tmp_path: Path) -> None:
+    """A `model.pt` carrying a pickled payload, given to `genrevae predict --model`: one
+    `error:` line naming the file, exit 2, and the payload never runs."""
+    import json
+
+    import torch
+
+    models = tmp_path / "models"
+    models.mkdir()
+    marker = tmp_path / "payload-ran"
+    torch.save({"state_dict": {}, "model": {}, "meta": {}, "x": _Payload(marker)},
+               models / "model.pt")
+    (models / "probe.json").write_text(json.dumps({"classes": ["a", "b"]}))
+    song = tmp_path / "song.wav"
+    sf.write(song, _music(song, seconds=4.0), SR)
+    proc = subprocess.run([sys.executable, "-m", "genrevae.cli", "predict", str(song),
+                           "--model", str(models)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {models / 'model.pt'}: holds objects")
+    assert "Traceback" not in proc.stderr
+    assert not marker.exists()
