@@ -144,6 +144,13 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _cmd_compare(args: argparse.Namespace) -> None:
     from genrevae.compare import compare_figure, find_runs, format_table, headline_frame
 
@@ -225,13 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the headline of several runs side by side (text, and a PNG with --png)",
         description="Read runs from the MLflow store the pipeline logs to (MLFLOW_TRACKING_URI, "
         "else ./mlflow.db) and print their headline side by side: K-Means NMI and ARI on test "
-        "tracks, the probe's track accuracy, each next to the better baseline and the margin, "
-        "then NMI against language, silhouette, active units, reconstruction error and best "
-        "epoch. Without RUN: the newest finished runs.",
+        "tracks next to the better baseline's, the margins of NMI and of the probe's track "
+        "accuracy, then NMI against language, silhouette, active units, reconstruction error "
+        "and best epoch. Without RUN: the newest finished runs.",
     )
     c.add_argument("runs", nargs="*", metavar="RUN",
                    help="run names (a DVC experiment's name for `dvc exp run`) or run ids")
-    c.add_argument("-n", "--last", type=int, default=5,
+    c.add_argument("-n", "--last", type=_positive_int, default=5,
                    help="without RUN, how many of the newest runs (default: 5)")
     c.add_argument("--png", type=Path, default=None, help="also draw the comparison to this PNG")
     c.add_argument("--experiment", default="genrevae",
