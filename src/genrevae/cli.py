@@ -175,7 +175,7 @@ def _cmd_ui(args: argparse.Namespace) -> None:
     try:
         found = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
     except Exception as exc:  # an unreadable store: mlflow ui will say more
-        raise GenreVAEError(f"MLflow tracking at {uri} failed: {exc}") from exc
+        raise tracking.tracking_error(uri, exc) from exc
     if found is None:
         print(f"no runs yet in {uri} (run the pipeline first); the UI is at {base}")
     else:

@@ -56,7 +56,7 @@ def find_runs(names: Sequence[str] = (), *, last: int = 5,
     except GenreVAEError:
         raise
     except Exception as exc:  # the store is unreachable or refuses the query
-        raise GenreVAEError(f"MLflow tracking at {tracking.tracking_uri()} failed: {exc}") from exc
+        raise tracking.tracking_error(tracking.tracking_uri(), exc) from exc
 
 
 def headline_frame(runs: Sequence) -> pd.DataFrame:

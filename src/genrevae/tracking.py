@@ -236,12 +236,19 @@ def table_csv(metrics: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
+def tracking_error(uri: str, exc: Exception) -> TrackingError:
+    """One line: MLflow's messages can span many (a server's HTML error page, say)."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                type(exc).__name__)
+    return TrackingError(f"MLflow tracking at {uri} failed: {text[:300]}")
+
+
 @contextlib.contextmanager
 def _as_tracking_error(uri: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # the store is unreachable or refuses what is logged
-        raise TrackingError(f"MLflow tracking at {uri} failed: {exc}") from exc
+        raise tracking_error(uri, exc) from exc
 
 
 class PipelineRun:
@@ -339,7 +346,7 @@ def pipeline_run(
         run_id = client.create_run(experiment_id, start_time=start_ms, run_name=name,
                                    tags={k: v for k, v in all_tags.items() if v}).info.run_id
     except Exception as exc:
-        raise TrackingError(f"MLflow tracking at {uri} failed: {exc}") from exc
+        raise tracking_error(uri, exc) from exc
     try:
         with _as_tracking_error(uri):
             from mlflow.entities import Param
