@@ -38,7 +38,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrevae.cli import compose_params  # noqa: E402
+from genrevae.compose import compose_params  # noqa: E402
 
 log = logging.getLogger("quality")
 

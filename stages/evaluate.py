@@ -47,10 +47,10 @@ def main(cfg, args):
         own_paths=["params.yaml", "dvc.lock", *to_dict(cfg)["paths"].values()],
         view=tracking.headline_view(KEYS, params=["latent_dim"], tags=["model", "input"]),
     ) as run:
-        evaluate(cfg, run)
+        evaluate(cfg, run, manifest)
 
 
-def evaluate(cfg, run):
+def evaluate(cfg, run, manifest):
     segments = load_csv(cfg.paths.segments)
     assignments = load_csv(cfg.paths.assignments)
     z = load_npy(cfg.paths.latent)
@@ -73,7 +73,7 @@ def evaluate(cfg, run):
     diag = latent_diagnostics(model, inp.x[test], c=cond,
                               observed=None if inp.observed is None else inp.observed[test])
     diag["kl_per_dim"] = {f"z{i}": v for i, v in enumerate(diag["kl_per_dim"])}
-    tracks = load_manifest(cfg.paths.manifest).merge(
+    tracks = manifest.merge(
         load_csv(cfg.paths.lyrics_tracks)[["track_id", "has_lyrics"]], on="track_id")
     tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
     metrics = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genrevae.cli import compose_params
+from genrevae.compose import compose_params
 from genrevae.config import MODEL_NAMES, Config, from_dict, load_config, load_params
 from genrevae.errors import ConfigError
 

@@ -165,7 +165,7 @@ def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
     """A first stage recomposes conf/ with its `dvc exp run`'s -S values and compares."""
     import shutil
 
-    from genrevae.cli import compose_params
+    from genrevae.compose import compose_params
 
     shutil.copytree(Path(__file__).resolve().parents[1] / "conf", tmp_path / "conf")
     monkeypatch.chdir(tmp_path)

@@ -127,7 +127,7 @@ def _composed_as_asked(params: Path, argv: list[str]) -> bool | None:
 
     import yaml
 
-    from genrevae.cli import compose_params
+    from genrevae.compose import compose_params
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
