@@ -96,7 +96,7 @@ def _edit(params: dict, dotted: str, value) -> dict:
         ("train.epochs", 0, "train.epochs: must be positive"),
         ("train.lr", "fast", "train.lr: expected a number"),
         ("train.device", "tpu", "train.device: must be one of"),
-        ("data.split.test", 0.5, "data.split: train \\+ val \\+ test must be 1"),
+        ("data.fractions.test", 0.5, "data.fractions: train \\+ val \\+ test must be 1"),
         ("data.synthetic.tracks_per_genre", 2, "data.synthetic.tracks_per_genre"),
         ("data.name", "spotify", "data.name: must be one of"),
         ("data.clip_pattern", "(", "data.clip_pattern: not a regular expression"),
@@ -134,7 +134,7 @@ FLOAT_KEYS = _float_keys()
 
 def test_float_keys_are_found():
     assert {"train.lr", "features.segment_seconds", "model.beta", "fuse.audio_weight",
-            "cluster.dbscan_eps", "data.split.train", "data.synthetic.duration"} <= set(FLOAT_KEYS)
+            "cluster.dbscan_eps", "data.fractions.train", "data.synthetic.duration"} <= set(FLOAT_KEYS)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])

@@ -37,7 +37,9 @@ DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class FractionsConfig:
+    """Shares of a random split (``data.split: random``)."""
+
     train: float
     val: float
     test: float
@@ -63,6 +65,8 @@ class SourceConfig:
     root: str | None
     lyrics: str | None = None
     language: str | None = None
+    # A table of per-track facts (artist, language, anything else), joined like lyrics.
+    metadata: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,16 @@ class DataConfig:
     label_column: str
     # banglabeats: file-name pattern of a 3-s clip; group "song" names the song it came from.
     clip_pattern: str
-    split: SplitConfig
+    # random (grouped, stratified, seeded), a split shipped with the project
+    # (genrevae.data.splits.NAMED_SPLITS) or a folder holding train.txt, val.txt, test.txt.
+    split: str
+    fractions: FractionsConfig
     synthetic: SyntheticConfig | None
+    metadata: str | None = None
 
     def sources(self) -> tuple[SourceConfig, ...]:
         """The main source followed by the extra ones."""
-        main = SourceConfig(self.name, self.root, self.lyrics, self.language)
+        main = SourceConfig(self.name, self.root, self.lyrics, self.language, self.metadata)
         return (main, *self.extra_sources)
 
 
@@ -388,12 +396,13 @@ def _validate_synthetic(d: SyntheticConfig) -> None:
 def _validate_data(d: DataConfig) -> None:
     _one_of("data.name", d.name, DATA_SOURCES)
     for name in ("train", "val", "test"):
-        share = getattr(d.split, name)
+        share = getattr(d.fractions, name)
         if not 0.0 < share < 1.0:
-            _fail(f"data.split.{name}", f"must be in (0, 1), got {share}")
-    total = d.split.train + d.split.val + d.split.test
+            _fail(f"data.fractions.{name}", f"must be in (0, 1), got {share}")
+    total = d.fractions.train + d.fractions.val + d.fractions.test
     if abs(total - 1.0) > 1e-6:
-        _fail("data.split", f"train + val + test must be 1, got {total:g}")
+        _fail("data.fractions", f"train + val + test must be 1, got {total:g}")
+    _validate_split(d)
     try:
         pattern = re.compile(d.clip_pattern)
     except re.error as exc:
@@ -413,6 +422,24 @@ def _validate_data(d: DataConfig) -> None:
         _one_of(f"{key}.name", extra.name, AUDIO_SOURCES)
         if not extra.root:
             _fail(f"{key}.root", "missing the path of its data")
+
+
+def _validate_split(d: DataConfig) -> None:
+    # Imported here: the list of shipped splits lives with the split code, which imports
+    # this module.
+    from genrevae.data.splits import NAMED_SPLITS, RANDOM, list_folder
+
+    if not d.split.strip():
+        _fail("data.split", f"must be {RANDOM}, one of {', '.join(NAMED_SPLITS)} or a folder "
+                            "holding train.txt, val.txt and test.txt")
+    if d.name == "synthetic" and d.split != RANDOM:
+        _fail("data.split", "the embedded corpus is split at random; a list of tracks "
+                            "needs a real dataset")
+    if d.split != RANDOM:
+        try:
+            list_folder(d.split)
+        except FileNotFoundError as exc:
+            _fail("data.split", str(exc))
 
 
 def _validate_features(f: FeaturesConfig) -> None:

@@ -1,9 +1,11 @@
-"""Lyrics tables: read them as users have them and join them to tracks.
+"""Tables of facts per track (lyrics, metadata): read them as users have them and join them
+to tracks.
 
 A table is CSV or TSV (by extension), UTF-8 with or without a byte-order mark, with quoted
 multi-line fields allowed. It needs an id column (``track_id``, ``filename``, ``file``,
-``path``, ``id`` or ``song``) and a lyrics column (``lyrics``, ``lyric`` or ``text``); a
-``language`` column and an ``artist`` column are used when present.
+``path``, ``id``, ``song`` or ``track``). A lyrics table also needs a lyrics column
+(``lyrics``, ``lyric`` or ``text``); a ``language`` column and an ``artist`` column are used
+when present. A metadata table (``data.metadata``) needs no lyrics and keeps every column.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from genrevae.errors import DataError
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS = ("track_id", "filename", "file", "path", "id", "song")
+ID_COLUMNS = ("track_id", "filename", "file", "path", "id", "song", "track")
 LYRICS_COLUMNS = ("lyrics", "lyric", "text")
 
 
@@ -33,23 +35,45 @@ def normalise_key(value: str) -> str:
     return key
 
 
+def _read_keyed_table(path: str | Path, what: str) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """The raw table (all strings), its columns by normalised name, and its id column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} table not found")
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        raw = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read the {what} table ({exc})") from exc
+    columns = {c.strip().lower(): c for c in raw.columns}
+    id_col = next((columns[c] for c in ID_COLUMNS if c in columns), None)
+    if id_col is None:
+        raise DataError(f"{path}: needs an id column (one of {', '.join(ID_COLUMNS)}); "
+                        f"found {list(raw.columns)}")
+    return raw, columns, id_col
+
+
+def _unique_keys(out: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    out = out[out["key"] != ""]
+    dup = out["key"].duplicated(keep="first")
+    if dup.any():
+        log.warning("%s: %d duplicate ids; keeping the first of each", path, int(dup.sum()))
+    return out[~dup].reset_index(drop=True)
+
+
+def _labels(column: pd.Series) -> pd.Series:
+    """Artist and language values compare case- and space-insensitively; empty is unknown."""
+    return column.str.strip().str.lower().replace("", None)
+
+
 def read_lyrics_table(path: str | Path) -> pd.DataFrame:
     """Columns ``key``, ``lyrics`` and, when the table has them, ``language``, ``artist``.
 
     Raises :class:`DataError` when the file is missing or lacks an id or lyrics column.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: lyrics table not found")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        raw = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot read the lyrics table ({exc})") from exc
-    columns = {c.strip().lower(): c for c in raw.columns}
-    id_col = next((columns[c] for c in ID_COLUMNS if c in columns), None)
+    raw, columns, id_col = _read_keyed_table(path, "lyrics")
     text_col = next((columns[c] for c in LYRICS_COLUMNS if c in columns), None)
-    if id_col is None or text_col is None:
+    if text_col is None:
         raise DataError(
             f"{path}: needs an id column (one of {', '.join(ID_COLUMNS)}) and a lyrics column "
             f"(one of {', '.join(LYRICS_COLUMNS)}); found {list(raw.columns)}"
@@ -57,12 +81,22 @@ def read_lyrics_table(path: str | Path) -> pd.DataFrame:
     out = pd.DataFrame({"key": raw[id_col].map(normalise_key), "lyrics": raw[text_col].str.strip()})
     for extra in ("language", "artist"):
         if extra in columns:
-            out[extra] = raw[columns[extra]].str.strip().str.lower().replace("", None)
-    out = out[(out["key"] != "") & (out["lyrics"] != "")]
-    dup = out["key"].duplicated(keep="first")
-    if dup.any():
-        log.warning("%s: %d duplicate ids; keeping the first of each", path, int(dup.sum()))
-    return out[~dup].reset_index(drop=True)
+            out[extra] = _labels(raw[columns[extra]])
+    return _unique_keys(out[out["lyrics"] != ""], path)
+
+
+def read_metadata_table(path: str | Path) -> pd.DataFrame:
+    """Column ``key`` and every other column of the table, under its name lower-cased:
+    ``artist`` and ``language`` normalised like the lyrics table's, the rest as written
+    (empty cells are None). Needs only an id column."""
+    raw, columns, id_col = _read_keyed_table(path, "metadata")
+    out = pd.DataFrame({"key": raw[id_col].map(normalise_key)})
+    for name, column in columns.items():
+        if column == id_col or name == "key":
+            continue
+        values = raw[column].str.strip()
+        out[name] = _labels(values) if name in ("artist", "language") else values.replace("", None)
+    return _unique_keys(out, path)
 
 
 def join_lyrics(table: pd.DataFrame, track_keys: Iterable[Iterable[str]]) -> pd.DataFrame:
@@ -90,7 +124,7 @@ def join_lyrics(table: pd.DataFrame, track_keys: Iterable[Iterable[str]]) -> pd.
     matched = [r for r in rows if r is not None]
     unused = len(table) - len(set(matched))
     if unused:
-        log.info("lyrics: %d table rows match no track", unused)
+        log.info("%d table rows match no track", unused)
     out = pd.DataFrame([table.iloc[r].to_dict() if r is not None else {} for r in rows],
                        columns=table.columns)
     return out.astype(object).where(out.notna(), None)

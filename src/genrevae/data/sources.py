@@ -27,8 +27,13 @@ from tqdm import tqdm
 from genrevae.config import DataConfig, SourceConfig
 from genrevae.data import synthetic
 from genrevae.data.audio import AUDIO_EXTENSIONS, AudioInfo, probe_audio
-from genrevae.data.lyrics import join_lyrics, normalise_key, read_lyrics_table
-from genrevae.data.splits import SPLITS, assign_splits, strata_per_split
+from genrevae.data.lyrics import (
+    join_lyrics,
+    normalise_key,
+    read_lyrics_table,
+    read_metadata_table,
+)
+from genrevae.data.splits import listed_first, split_tracks
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.io import MANIFEST_COLUMNS, atomic_dir
 
@@ -38,8 +43,6 @@ log = logging.getLogger(__name__)
 EXTRA_COLUMNS = ("group", "duration_s", "sample_rate", "channels", "rms_db")
 REJECTED_COLUMNS = ("path", "source", "reason", "detail")
 KAGGLE_RATE = 22050  # the Kaggle tables' `length` column counts samples at this rate
-# Clustering into genres and scoring on held-out tracks needs two genres in every split.
-MIN_GENRES_PER_SPLIT = 2
 
 
 @dataclass
@@ -227,44 +230,65 @@ def scan_audio_source(
         sizes = pd.Series([t["group"] for t in scan.tracks]).value_counts()
         log.info("banglabeats: %d clips grouped into %d songs (median %d clips a song)",
                  len(scan.tracks), len(sizes), int(sizes.median()))
-    _attach_lyrics(scan.tracks, source)
+    _attach_tables(scan.tracks, source)
     return scan
 
 
-def _attach_lyrics(tracks: list[dict], source: SourceConfig) -> None:
-    if not source.lyrics:
-        for t in tracks:
-            t["lyrics"] = None
-        return
-    table = read_lyrics_table(source.lyrics)
-    joined = join_lyrics(table, [t["_keys"] for t in tracks])
-    for t, row in zip(tracks, joined.to_dict("records"), strict=True):
-        t["lyrics"] = row["lyrics"]
-        if _present(row.get("language")):
-            t["language"] = row["language"]
-        if _present(row.get("artist")):
-            t["group"] = f"artist:{row['artist']}"  # split by artist where it is known
-    log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].notna().sum()),
-             len(tracks), source.name, source.lyrics)
+def _attach_tables(tracks: list[dict], source: SourceConfig) -> None:
+    """Join the source's lyrics and metadata tables to its tracks (by their ``_keys``)."""
+    for t in tracks:
+        t["lyrics"] = None
+    if source.lyrics:
+        joined = join_lyrics(read_lyrics_table(source.lyrics), [t["_keys"] for t in tracks])
+        for t, row in zip(tracks, joined.to_dict("records"), strict=True):
+            t["lyrics"] = row["lyrics"]
+            _take_facts(t, row)
+        log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].notna().sum()),
+                 len(tracks), source.name, source.lyrics)
+    if source.metadata:
+        joined = join_lyrics(read_metadata_table(source.metadata), [t["_keys"] for t in tracks])
+        extras = [c for c in joined.columns if c not in ("key", "artist", "language")]
+        for t, row in zip(tracks, joined.to_dict("records"), strict=True):
+            _take_facts(t, row)  # after the lyrics table's: the metadata table wins
+            for column in extras:
+                # A column named like one of the manifest's (genre, path...) is kept beside
+                # it, never over it: the folder, not a table, says what a track is.
+                t[column if column not in _OWN_COLUMNS else f"meta_{column}"] = row[column]
+        matched = int(joined["key"].notna().sum())
+        log.info("metadata: %d of %d %s tracks matched %s (columns kept: %s)", matched,
+                 len(tracks), source.name, source.metadata, ", ".join(extras) or "none")
+
+
+_OWN_COLUMNS = frozenset(MANIFEST_COLUMNS) | frozenset(EXTRA_COLUMNS) | {"artist"}
+
+
+def _take_facts(track: dict, row: dict) -> None:
+    if _present(row.get("language")):
+        track["language"] = row["language"]
+    if _present(row.get("artist")):
+        track["artist"] = row["artist"]
+        track["group"] = f"artist:{row['artist']}"  # split by artist where it is known
 
 
 def _present(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _drop_duplicates(tracks: list[dict], scan: _Scan) -> list[dict]:
-    """Keep the first of files with identical bytes; reject the others."""
+def _drop_duplicates(tracks: list[dict], scan: _Scan, cfg: DataConfig) -> list[dict]:
+    """Keep one of files with identical bytes (the first, or the one data.split lists);
+    reject the others."""
+    order = listed_first(cfg.split, [t["_keys"] if t["_main"] else () for t in tracks])
     first: dict[str, str] = {}
-    kept = []
-    for t in tracks:
+    dropped = set()
+    for i in order:
+        t = tracks[i]
         digest = t.pop("_digest", None)
         if digest is not None and digest in first:
             scan.reject(t["path"], t["source"], "duplicate", f"same bytes as {first[digest]}")
-            continue
-        if digest is not None:
+            dropped.add(i)
+        elif digest is not None:
             first[digest] = t["track_id"]
-        kept.append(t)
-    return kept
+    return [t for i, t in enumerate(tracks) if i not in dropped]
 
 
 def _merge_genre(source: str, genre: str, genre_map: dict[str, str], several: bool) -> str:
@@ -287,19 +311,18 @@ def build_audio_sources(cfg: DataConfig, *, seed: int, min_seconds: float) -> Pr
                 f"({_reason_summary(part.rejected) or 'no files'})"
             )
         for t in part.tracks:
+            t["_main"] = source is sources[0]  # a split list names the main source's tracks
             t["genre"] = _merge_genre(source.name, t["genre"], cfg.genre_map, several)
             if several:
                 t["track_id"] = f"{source.name}/{t['track_id']}"
                 t["group"] = f"{source.name}/{t['group']}"
         scan.tracks += part.tracks
-    tracks = _drop_duplicates(scan.tracks, scan)
-    for t in tracks:
-        t.pop("_keys", None)
+    tracks = _drop_duplicates(scan.tracks, scan, cfg)
     manifest = pd.DataFrame(tracks)
     if manifest["track_id"].duplicated().any():
         dup = manifest.loc[manifest["track_id"].duplicated(), "track_id"].head(3).tolist()
         raise DataError(f"track ids are not unique across the data root: {dup}")
-    return Prepared(_with_splits(manifest, cfg, seed), _rejected_frame(scan.rejected))
+    return Prepared(_with_splits(manifest, cfg, seed, scan), _rejected_frame(scan.rejected))
 
 
 # --- feature tables ------------------------------------------------------------------------
@@ -341,7 +364,10 @@ def build_features_table(
         scan.reject(raw.at[i, "filename"], "features_table", reason,
                     "no label" if finite[i] else "non-numeric or missing feature values")
     dup = np.zeros(len(raw), dtype=bool)  # duplicates among usable rows only
-    dup[usable] = feats[usable].duplicated(keep="first").to_numpy()
+    rows = np.flatnonzero(usable)
+    stems = raw["filename"].astype(str).map(lambda f: normalise_key(f).rsplit("/", 1)[-1])
+    rows = rows[listed_first(cfg.split, [(stems[i],) for i in rows])]
+    dup[rows] = feats.iloc[rows].duplicated(keep="first").to_numpy()
     for i in np.flatnonzero(dup):
         scan.reject(raw.at[i, "filename"], "features_table", "duplicate",
                     "identical feature values to an earlier row")
@@ -365,13 +391,14 @@ def build_features_table(
     tracks = manifest.to_dict("records")
     for t in tracks:
         t["_keys"] = (t["track_id"],)
-    _attach_lyrics(tracks, SourceConfig("features_table", cfg.root, cfg.lyrics, cfg.language))
-    for t in tracks:
-        t.pop("_keys")
+    _attach_tables(tracks, cfg.sources()[0])
     manifest = pd.DataFrame(tracks)
     log.info("feature table: %d rows -> %d tracks (%d rows left out)", len(table),
              len(manifest), len(scan.rejected))
-    return Prepared(_with_splits(manifest, cfg, seed), _rejected_frame(scan.rejected), table)
+    manifest = _with_splits(manifest, cfg, seed, scan)
+    # A track left out by the split leaves the table too.
+    table = table[table["track_id"].isin(set(manifest["track_id"]))].reset_index(drop=True)
+    return Prepared(manifest, _rejected_frame(scan.rejected), table)
 
 
 # --- the embedded corpus -------------------------------------------------------------------
@@ -414,39 +441,25 @@ def build_synthetic(cfg: DataConfig, *, seed: int, corpus_dir: str | Path) -> Pr
     manifest = pd.DataFrame(rows)
     log.info("synthetic corpus: %d tracks, %d genres, %d with lyrics", len(manifest),
              manifest["genre"].nunique(), manifest["lyrics"].notna().sum())
-    return Prepared(_with_splits(manifest, cfg, seed), _rejected_frame([]))
+    return Prepared(_with_splits(manifest, cfg, seed, _Scan()), _rejected_frame([]))
 
 
 # --- shared --------------------------------------------------------------------------------
 
 
-def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int) -> pd.DataFrame:
-    manifest = manifest.copy()
-    manifest["split"] = assign_splits(
-        manifest["group"], manifest["genre"],
-        fractions=(cfg.split.train, cfg.split.val, cfg.split.test), seed=seed,
-    )
-    _check_split_coverage(manifest)
-    return manifest[[*MANIFEST_COLUMNS, *EXTRA_COLUMNS]]
-
-
-def _check_split_coverage(manifest: pd.DataFrame) -> None:
-    """Refuse, here rather than in a crash of a later stage, a corpus whose splits cannot
-    each hold two genres (training validates on val, evaluation scores on test)."""
-    per_split = strata_per_split(manifest["split"], manifest["genre"])
-    short = [f"{split} {n}" for split, n in per_split.items() if n < MIN_GENRES_PER_SPLIT]
-    if not short:
-        return
-    groups = manifest.groupby("genre")["group"].nunique().sort_values(ascending=False)
-    enough = int((groups >= len(SPLITS)).sum())
-    listed = ", ".join(f"{genre} {n}" for genre, n in groups.head(12).items())
-    raise DataError(
-        f"data: too few tracks to split and cluster: genres per split {', '.join(short)}, but "
-        f"train, val and test each need at least {MIN_GENRES_PER_SPLIT}; a genre reaches all "
-        f"three splits only with at least {len(SPLITS)} tracks (split groups: songs or "
-        f"artists where known), so at least {MIN_GENRES_PER_SPLIT} genres need that many; "
-        f"{enough} do (tracks per genre: {listed}{', ...' if len(groups) > 12 else ''})"
-    )
+def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int, scan: _Scan) -> pd.DataFrame:
+    """The manifest with its split (tracks a split list leaves out go to ``scan``), columns
+    in order: the core ones, what EDA reports, then any kept from a metadata table."""
+    keys = manifest["_keys"].tolist() if "_keys" in manifest else \
+        [(t,) for t in manifest["track_id"]]
+    main = manifest["_main"].to_numpy(dtype=bool) if "_main" in manifest else None
+    f = cfg.fractions
+    manifest, rejected = split_tracks(
+        manifest.drop(columns=["_keys", "_main"], errors="ignore"), keys, split=cfg.split,
+        fractions=(f.train, f.val, f.test), seed=seed, main=main, left_out=scan.rejected)
+    scan.rejected += rejected
+    core = [*MANIFEST_COLUMNS, *EXTRA_COLUMNS]
+    return manifest[[*core, *(c for c in manifest.columns if c not in core)]]
 
 
 def _rejected_frame(rows: list[dict]) -> pd.DataFrame:

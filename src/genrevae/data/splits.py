@@ -1,16 +1,37 @@
-"""Grouped, stratified, seeded train/val/test splits.
+"""Train/val/test splits: drawn at random, or read from lists of tracks.
 
-Splitting is done on *groups* (tracks; artists where known), never on rows, so the
-segments of one song can never straddle train and test.
+A random split is done on *groups* (tracks; songs of numbered clips; artists where known),
+never on rows, so the segments of one song can never straddle train and test; it is
+stratified by genre and seeded. A listed split is the one a publication used: the project
+ships ``gtzan_fault_filtered`` (see ``named_splits/gtzan_fault_filtered/SOURCE.md``), and a
+user can point ``data.split`` at any folder holding ``train.txt``, ``val.txt`` and
+``test.txt``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from genrevae.data.lyrics import normalise_key
+from genrevae.errors import DataError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+RANDOM = "random"
+# Clustering into genres and scoring on held-out tracks needs two genres in every split.
+MIN_GENRES_PER_SPLIT = 2
+NAMED_DIR = Path(__file__).with_name("named_splits")
+# The splits shipped with the project: a folder each under NAMED_DIR.
+NAMED_SPLITS = tuple(sorted(p.name for p in NAMED_DIR.iterdir() if p.is_dir()))
+# File names of each list; ``valid.txt`` is how several published splits name it.
+LIST_FILES = {"train": ("train.txt",), "val": ("val.txt", "valid.txt"), "test": ("test.txt",)}
 
 
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
@@ -82,3 +103,232 @@ def strata_per_split(splits: Sequence[str], strata: Sequence[str]) -> dict[str, 
     for split, stratum in zip(splits, strata, strict=True):
         seen[split].add(stratum)
     return {split: len(members) for split, members in seen.items()}
+
+
+# --- listed splits -------------------------------------------------------------------------
+
+
+def list_folder(split: str) -> Path:
+    """The folder holding the lists of ``split`` (a shipped name or a path).
+
+    Raises ``FileNotFoundError`` naming what is missing.
+    """
+    folder = NAMED_DIR / split if split in NAMED_SPLITS else Path(split)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{split!r} is neither {RANDOM}, a split shipped with the project "
+            f"({', '.join(NAMED_SPLITS)}), nor a folder")
+    for name, files in LIST_FILES.items():
+        if not any((folder / f).is_file() for f in files):
+            raise FileNotFoundError(f"{folder}: has no {' or '.join(files)} (the {name} list)")
+    return folder
+
+
+@dataclass(frozen=True)
+class SplitLists:
+    """The entries of each list (normalised keys, file order) and where each came from."""
+
+    folder: Path
+    entries: dict[str, list[str]]
+    origin: dict[str, str]  # entry -> "train.txt:12"
+
+
+def read_split_lists(split: str) -> SplitLists:
+    """Read the three lists of ``split``: one track id or relative path per line; blank
+    lines and lines starting with ``#`` are skipped. A track listed twice is an error."""
+    folder = list_folder(split)
+    entries: dict[str, list[str]] = {}
+    origin: dict[str, str] = {}
+    for name, files in LIST_FILES.items():
+        path = next(folder / f for f in files if (folder / f).is_file())
+        entries[name] = []
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key = normalise_key(line)
+            where = f"{path.name}:{number}"
+            if key in origin:
+                raise DataError(f"{path}: line {number} lists {line!r}, already listed at "
+                                f"{origin[key]}")
+            origin[key] = where
+            entries[name].append(key)
+    return SplitLists(folder, entries, origin)
+
+
+def _last_part(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+class KeyIndex:
+    """Finds which of a set of items (tracks, or files left out) a list entry names: an
+    entry matches an item's full key (its path relative to the data root, or its id), or
+    else its file name."""
+
+    def __init__(self, item_keys: Iterable[Iterable[str]]):
+        self.full: dict[str, set[int]] = {}
+        self.stem: dict[str, set[int]] = {}
+        for i, keys in enumerate(item_keys):
+            for key in (normalise_key(k) for k in keys):
+                self.full.setdefault(key, set()).add(i)
+                self.stem.setdefault(_last_part(key), set()).add(i)
+
+    def find(self, entry: str) -> set[int]:
+        """The items ``entry`` names: none, one, or (an ambiguous entry) several."""
+        return self.full.get(entry) or self.stem.get(_last_part(entry), set())
+
+
+def listed_first(split: str, keys: Sequence[Sequence[str]]) -> np.ndarray:
+    """An order of the items (given as candidate keys) that puts the ones the lists of
+    ``split`` name first, otherwise unchanged: of two identical copies of a track, the one
+    kept is then the one a published list names (for GTZAN's fault-filtered split, 14 of
+    its tracks are the second copy of an excerpt)."""
+    if split == RANDOM:
+        return np.arange(len(keys))
+    entries = read_split_lists(split).origin
+    names = set(entries) | {_last_part(e) for e in entries}
+    listed = np.array([any(k in names or _last_part(k) in names
+                           for k in map(normalise_key, item)) for item in keys], dtype=bool)
+    return np.argsort(~listed, kind="stable")
+
+
+@dataclass
+class ListedSplit:
+    """A listed split applied to tracks: each track's split (None: in no list), and the
+    listed entries that name a file left out earlier (with that file's index)."""
+
+    splits: list[str | None]
+    listed_but_left_out: dict[str, int]
+
+
+def apply_split_lists(
+    lists: SplitLists, track_keys: Sequence[Sequence[str]],
+    left_out_keys: Sequence[Sequence[str]] = (),
+) -> ListedSplit:
+    """Each track's split from ``lists``. Tracks are given as candidate keys (relative
+    path without extension, file stem, id). An entry naming a file that was left out (in
+    ``left_out_keys``: undecodable, duplicate...) is reported, not an error; an entry naming
+    nothing at all is a :class:`DataError` naming it, so a typo or a partial copy of the
+    dataset cannot silently shrink the test set."""
+    tracks = KeyIndex(track_keys)
+    left_out = KeyIndex(left_out_keys)
+    splits: list[str | None] = [None] * len(track_keys)
+    listed_but_left_out: dict[str, int] = {}
+    unknown: list[str] = []
+    for name, entries in lists.entries.items():
+        for entry in entries:
+            hits = tracks.find(entry)
+            if len(hits) > 1:
+                raise DataError(f"{lists.folder}: {lists.origin[entry]} ({entry}) names "
+                                f"{len(hits)} tracks; give its path relative to the data root")
+            if hits:
+                (hit,) = hits
+                if splits[hit] is not None:
+                    raise DataError(f"{lists.folder}: {lists.origin[entry]} ({entry}) names a "
+                                    f"track already listed in {splits[hit]}")
+                splits[hit] = name
+            elif gone := left_out.find(entry):
+                listed_but_left_out[entry] = min(gone)
+            else:
+                unknown.append(entry)
+    if unknown:
+        shown = ", ".join(f"{e} ({lists.origin[e]})" for e in unknown[:5])
+        raise DataError(
+            f"data.split: {len(unknown)} listed track(s) not found in the data, e.g. {shown}; "
+            f"the lists in {lists.folder} name tracks of the whole dataset, so point "
+            "data.root at a complete copy, or give a split folder of your own")
+    return ListedSplit(splits, listed_but_left_out)
+
+
+def artists_across_splits(groups: Sequence[str], splits: Sequence[str]) -> dict[str, list[str]]:
+    """Artist groups (``artist:<name>``) found in more than one split, with those splits."""
+    seen: dict[str, set[str]] = {}
+    for group, split in zip(groups, splits, strict=True):
+        if str(group).startswith("artist:"):
+            seen.setdefault(group, set()).add(split)
+    return {g[len("artist:"):]: sorted(s, key=SPLITS.index) for g, s in seen.items()
+            if len(s) > 1}
+
+
+# --- a manifest's split --------------------------------------------------------------------
+
+
+def _path_keys(path: str) -> tuple[str, str]:
+    """Keys of a file left out, as a list would name it: ``<genre>/<name>`` and ``<name>``."""
+    parts = normalise_key(path).split("/")
+    return "/".join(parts[-2:]), parts[-1]
+
+
+def split_tracks(
+    tracks: pd.DataFrame, keys: Sequence[Sequence[str]], *, split: str,
+    fractions: tuple[float, float, float], seed: int, main: Sequence[bool] | None = None,
+    left_out: Sequence[dict] = (),
+) -> tuple[pd.DataFrame, list[dict]]:
+    """``tracks`` (with ``group``, ``genre``, ``source``) with a ``split`` column, and the
+    rows to add to the rejections.
+
+    ``split`` is :data:`RANDOM` or a listed split (see :func:`list_folder`); a list applies
+    to the tracks of the main source (``main``, all when None; ``keys`` aligned with
+    ``tracks``), the tracks of extra sources are split at random. Main tracks in no list are
+    dropped and returned as rejections (reason ``not_in_split``); ``left_out`` (earlier
+    rejection rows) lets a listed entry that names a file left out be told from one that
+    names nothing.
+    """
+    tracks = tracks.reset_index(drop=True).copy()
+    tracks["split"] = None
+    listed = np.ones(len(tracks), dtype=bool) if main is None else np.asarray(main, dtype=bool)
+    if split == RANDOM:
+        listed = np.zeros(len(tracks), dtype=bool)
+    rejected: list[dict] = []
+    if listed.any():
+        lists = read_split_lists(split)
+        gone = list(left_out)
+        applied = apply_split_lists(lists, [keys[i] for i in np.flatnonzero(listed)],
+                                    [_path_keys(r["path"]) for r in gone])
+        tracks.loc[listed, "split"] = applied.splits
+        if applied.listed_but_left_out:
+            shown = ", ".join(f"{e} ({gone[i]['reason']})" for e, i in
+                              list(applied.listed_but_left_out.items())[:5])
+            log.warning("data.split=%s: %d listed tracks were left out earlier: %s", split,
+                        len(applied.listed_but_left_out), shown)
+        for row in tracks[listed & tracks["split"].isna().to_numpy()].itertuples():
+            rejected.append({"path": row.path, "source": row.source, "reason": "not_in_split",
+                             "detail": f"in none of the train, val and test lists of "
+                                       f"data.split={split}"})
+        tracks = tracks[~(listed & tracks["split"].isna().to_numpy())]
+        listed = listed[tracks.index]
+        tracks = tracks.reset_index(drop=True)
+        log.info("data.split=%s: %s listed tracks; %d in no list left out", split,
+                 ", ".join(f"{n} {k}" for k, n in
+                           tracks.loc[listed, "split"].value_counts().reindex(SPLITS).items()),
+                 len(rejected))
+    rest = ~listed
+    if rest.any():
+        tracks.loc[rest, "split"] = assign_splits(tracks.loc[rest, "group"],
+                                                  tracks.loc[rest, "genre"],
+                                                  fractions=fractions, seed=seed)
+    across = artists_across_splits(tracks["group"], tracks["split"])
+    if across:
+        shown = ", ".join(f"{a} ({'/'.join(s)})" for a, s in list(across.items())[:5])
+        log.warning("%d artists have tracks in more than one split: %s", len(across), shown)
+    check_split_coverage(tracks)
+    return tracks, rejected
+
+
+def check_split_coverage(manifest: pd.DataFrame) -> None:
+    """Refuse, here rather than in a crash of a later stage, a corpus whose splits cannot
+    each hold two genres (training validates on val, evaluation scores on test)."""
+    per_split = strata_per_split(manifest["split"], manifest["genre"])
+    short = [f"{split} {n}" for split, n in per_split.items() if n < MIN_GENRES_PER_SPLIT]
+    if not short:
+        return
+    groups = manifest.groupby("genre")["group"].nunique().sort_values(ascending=False)
+    enough = int((groups >= len(SPLITS)).sum())
+    listed = ", ".join(f"{genre} {n}" for genre, n in groups.head(12).items())
+    raise DataError(
+        f"data: too few tracks to split and cluster: genres per split {', '.join(short)}, but "
+        f"train, val and test each need at least {MIN_GENRES_PER_SPLIT}; a genre reaches all "
+        f"three splits only with at least {len(SPLITS)} tracks (split groups: songs or "
+        f"artists where known), so at least {MIN_GENRES_PER_SPLIT} genres need that many; "
+        f"{enough} do (tracks per genre: {listed}{', ...' if len(groups) > 12 else ''})"
+    )
