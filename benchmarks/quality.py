@@ -1,21 +1,28 @@
-"""Quality benchmark: every model variant against the raw-feature and PCA baselines on a
-Kaggle-format feature table, with the same seeds and the same splits.
+"""Quality benchmark: model variants against the raw-input and PCA baselines, with the same
+seeds and the same splits, on a Kaggle-format feature table or on an audio corpus.
 
-It runs the pipeline's own stage scripts in a scratch folder. For each seed (the seed
-draws the track split as well as the initialisation) it runs prepare, extract_audio,
-embed_lyrics and fuse once on the table (data=features_table), then train, cluster and
-evaluate once per model. A single 15 % test split of GTZAN is about 150 tracks, one track
-moving the probe accuracy by 0.7 points, so the table reports the mean and standard
-deviation over the seeds and, per model, its paired margin over the better baseline of
-each seed: in how many seeds it beat both, the mean margin and its 95 % t-interval (each
-JSON line also lists the per-seed values, in seed order). The
-baselines appear as ``raw`` and ``pca`` (taken from the first model's run of each seed:
-they do not depend on the model; ``pca`` has the same number of dimensions as the latent).
-It ends with one JSON line per row.
+It runs the pipeline's own stage scripts in a scratch folder. For each seed it runs
+prepare, extract_audio, embed_lyrics and fuse once, then train, cluster and evaluate once
+per model and input. With a random split (``data.split=random``, the default) the seed
+draws the split as well as the initialisation; with a listed one (``-o
+data.split=gtzan_fault_filtered``) the split is the same in every seed and only the
+initialisation varies. A single test split of GTZAN is 150 to 290 tracks, one track moving
+the probe accuracy by 0.3 to 0.7 points, so the table reports the mean and standard
+deviation over the seeds and, per model, its paired margin over the better baseline of the
+same input in each seed: in how many seeds it beat them all, the mean margin and its 95 %
+t-interval (each JSON line also lists the per-seed values, in seed order). Baselines are
+taken from the first model's run of each input and seed: they do not depend on the model.
+``--compare A,B`` adds the paired difference of two rows (e.g. hybrid against audio input).
+On an audio corpus each seed also reports what the lyrics alone tell (a linear probe on the
+lyrics embedding for genre and for language) and every row the NMI of its clusters against
+language. It ends with one JSON line per row (and per comparison).
 
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv \
-        -o experiment=feature_table      # the preset for small tables (conf/experiment/)
+        -o data.split=gtzan_fault_filtered -o experiment=feature_table --seeds 0,1,2,3,4,5,6,7,8,9
+    python benchmarks/quality.py --root ../shared/data/previews_en_de \
+        --lyrics ../shared/data/previews_en_de.csv --models vae,cvae --inputs audio,hybrid \
+        --compare vae/hybrid,vae/audio --compare cvae/hybrid,vae/hybrid
 """
 
 from __future__ import annotations
@@ -46,9 +53,14 @@ FEATURE_STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse")
 MODEL_STAGES = ("train", "cluster", "evaluate")
 # conv_vae needs log-mel spectrograms, which a feature table does not have.
 TABLE_MODELS = ("vae", "cvae", "vade", "ae")
+AUDIO_MODELS = (*TABLE_MODELS, "conv_vae")
+FEATURE_INPUTS = ("audio", "lyrics", "hybrid")
 BASELINES = ("raw", "pca")
-METRICS = ("nmi", "ari", "probe_track_acc")
-LABELS = ("NMI", "ARI", "probe acc")  # METRICS as the table heads them
+METRICS = ("nmi", "ari", "probe_track_acc", "nmi_lang")
+LABELS = ("NMI", "ARI", "probe acc", "NMI lang")  # METRICS as the table heads them
+# Metrics a model is to beat its baselines on (a clustering that follows language less is
+# not "worse", so nmi_lang has no margin).
+MARGIN_METRICS = ("nmi", "ari", "probe_track_acc")
 
 
 def run_stage(stage: str, workdir: Path, env: dict[str, str]) -> None:
@@ -76,67 +88,135 @@ def t_interval(values: list[float], level: float = 0.95) -> list[float] | None:
     return [round(mean - half, 4), round(mean + half, 4)]
 
 
-def summarise(runs: dict[str, list[dict[str, float]]], models: list[str]) -> list[dict]:
-    """One row per model and baseline: mean and (with 2+ seeds) sample standard deviation of
-    each metric. For a model, per metric and seed, its margin over the better of the two
-    baselines in that seed: in how many seeds it is positive (``_wins``), its mean
-    (``_margin``) and the 95 % t-interval of that mean (``_margin_ci``). The margin is
-    paired (same split, same seed), so the spread between splits, which moves every
-    representation together, does not hide it."""
+def summarise(runs: dict[str, list[dict[str, float]]], rows_of: list[str],
+              baselines_of: dict[str, list[str]]) -> list[dict]:
+    """One row per run name (``rows_of``, then every baseline): mean and (with 2+ seeds)
+    sample standard deviation of each metric. For a model, per metric and seed, its margin
+    over the best of its baselines (``baselines_of[name]``: those of the same input) in that
+    seed: in how many seeds it is positive (``_wins``), its mean (``_margin``) and the 95 %
+    t-interval of that mean (``_margin_ci``). The margin is paired (same split, same seed),
+    so the spread between splits, which moves every representation together, does not hide
+    it. A metric that is None in a seed (language NMI with one language) is left out."""
+    names = list(rows_of)
+    for bases in baselines_of.values():
+        names += [b for b in bases if b not in names]
     rows = []
-    for name in [*models, *BASELINES]:
+    for name in names:
         per_seed = runs[name]
         row: dict = {"model": name}
         for key in METRICS:
-            values = [r[key] for r in per_seed]
-            row[key] = round(statistics.fmean(values), 4)
+            values = [r[key] for r in per_seed if r.get(key) is not None]
+            row[key] = round(statistics.fmean(values), 4) if values else None
             row[f"{key}_sd"] = round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
-        if name not in BASELINES:
-            for key in METRICS:
-                margins = [r[key] - max(runs[b][i][key] for b in BASELINES)
+        if name in baselines_of:
+            for key in MARGIN_METRICS:
+                margins = [r[key] - max(runs[b][i][key] for b in baselines_of[name])
                            for i, r in enumerate(per_seed)]
                 row[f"{key}_wins"] = sum(m > 0 for m in margins)
                 row[f"{key}_margin"] = round(statistics.fmean(margins), 4)
                 row[f"{key}_margin_ci"] = t_interval(margins)
         row["seeds"] = len(per_seed)
-        row["per_seed"] = {key: [round(r[key], 4) for r in per_seed] for key in METRICS}
+        row["per_seed"] = {key: [None if r.get(key) is None else round(r[key], 4)
+                                 for r in per_seed] for key in METRICS}
         rows.append(row)
     return rows
 
 
-def print_table(rows: list[dict], header: str) -> None:
+def paired(runs: dict[str, list[dict[str, float]]], a: str, b: str) -> dict:
+    """Row ``a`` minus row ``b``, seed by seed, per metric: mean and 95 % t-interval."""
+    out: dict = {"compare": f"{a} - {b}", "seeds": len(runs[a])}
+    for key in METRICS:
+        diffs = [x[key] - y[key] for x, y in zip(runs[a], runs[b], strict=True)
+                 if x.get(key) is not None and y.get(key) is not None]
+        out[key] = round(statistics.fmean(diffs), 4) if diffs else None
+        out[f"{key}_ci"] = t_interval(diffs)
+        out[f"{key}_per_seed"] = [round(d, 4) for d in diffs]
+    return out
+
+
+def _cell(value: float | None, sd: float) -> str:
+    return f"{'-':>7}        " if value is None else f"{value:>7.3f} ± {sd:.3f}"
+
+
+def print_table(rows: list[dict], comparisons: list[dict], header: str) -> None:
     n = rows[0]["seeds"]
+    width = max(8, *(len(r["model"]) for r in rows))
     print(f"\n{header}")
-    print(f"{'model':<8} " + " ".join(f"{label:>15}" for label in LABELS)
-          + f"   beat both baselines (of {n} seeds): " + " / ".join(LABELS))
+    margin_labels = [LABELS[METRICS.index(k)] for k in MARGIN_METRICS]
+    print(f"{'model':<{width}} " + " ".join(f"{label:>15}" for label in LABELS)
+          + f"   beat its baselines (of {n} seeds): " + " / ".join(margin_labels))
     for r in rows:
-        cells = " ".join(f"{r[k]:>7.3f} ± {r[f'{k}_sd']:.3f}" for k in METRICS)
-        wins = "" if r["model"] in BASELINES else " / ".join(str(r[f"{k}_wins"]) for k in METRICS)
-        print(f"{r['model']:<8} {cells}   {wins}")
-    print("\nmargin over the better baseline of each seed: mean [95 % t-interval]")
-    print(f"{'model':<8} " + " ".join(f"{label:>26}" for label in LABELS))
+        cells = " ".join(_cell(r[k], r[f"{k}_sd"]) for k in METRICS)
+        wins = " / ".join(str(r[f"{k}_wins"]) for k in MARGIN_METRICS) if "nmi_wins" in r else ""
+        print(f"{r['model']:<{width}} {cells}   {wins}")
+    print("\nmargin over the better baseline of the same input, each seed: mean [95 % t-interval]")
+    print(f"{'model':<{width}} " + " ".join(f"{label:>26}" for label in margin_labels))
     for r in rows:
-        if r["model"] in BASELINES:
+        if "nmi_wins" not in r:
             continue
         cells = []
-        for k in METRICS:
+        for k in MARGIN_METRICS:
             ci = r[f"{k}_margin_ci"]
             cells.append(f"{r[f'{k}_margin']:>+8.3f} " + (f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
                                                          if ci else f"{'[one seed]':>16}"))
-        print(f"{r['model']:<8} {' '.join(cells)}")
+        print(f"{r['model']:<{width}} {' '.join(cells)}")
+    if comparisons:
+        print("\npaired differences, seed by seed: mean [95 % t-interval]")
+        print(f"{'':<{2 * width}} " + " ".join(f"{label:>26}" for label in LABELS))
+        for c in comparisons:
+            cells = []
+            for k in METRICS:
+                ci = c[f"{k}_ci"]
+                cells.append(f"{'-':>26}" if c[k] is None else f"{c[k]:>+8.3f} " + (
+                    f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else f"{'[one seed]':>16}"))
+            print(f"{c['compare']:<{2 * width}} {' '.join(cells)}")
+
+
+def lyrics_alone(metrics: dict) -> dict[str, float | None]:
+    """What a linear probe on the lyrics embedding alone gets for genre and language, on
+    test tracks with lyrics (None where the run could not probe it)."""
+    probe = metrics.get("leakage", {}).get("lyrics_probe", {})
+    return {f"lyrics_{label}_acc": (probe.get(label) or {}).get("accuracy")
+            for label in ("genre", "language")}
+
+
+def plan(models: list[str], inputs: list[str]) -> list[tuple[str, str]]:
+    """(model, input) per run; conv_vae reads its log-mel whatever ``inputs`` say."""
+    runs = []
+    for model in models:
+        for inp in (["mel"] if model == "conv_vae" else inputs):
+            if (model, inp) not in runs:
+                runs.append((model, inp))
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", required=True, type=Path,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--table", type=Path,
                         help="a Kaggle-format feature table (features_30_sec.csv or _3_sec)")
-    parser.add_argument("--label-column", default="label", help="the genre column (default: label)")
-    parser.add_argument("--models", default=",".join(TABLE_MODELS),
-                        help=f"comma-separated model variants (default: {','.join(TABLE_MODELS)})")
+    source.add_argument("--root", type=Path,
+                        help="an audio corpus: a <root>/<genre>/<files> tree (data=folder)")
+    parser.add_argument("--lyrics", type=Path, default=None,
+                        help="with --root: a lyrics table (its artist column groups the split)")
+    parser.add_argument("--metadata", type=Path, default=None,
+                        help="a metadata table (artist, language, ...) joined to the tracks")
+    parser.add_argument("--label-column", default="label",
+                        help="with --table: the genre column (default: label)")
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated model variants (default: {','.join(TABLE_MODELS)} "
+                             "with --table, vae,cvae with --root)")
+    parser.add_argument("--inputs", default=None,
+                        help="with --root: comma-separated model inputs of the feature models, "
+                             "from audio, lyrics, hybrid (default: audio,hybrid; conv_vae "
+                             "always reads the log-mel)")
+    parser.add_argument("--compare", action="append", default=[], metavar="A,B",
+                        help="also report row A minus row B seed by seed, e.g. "
+                             "vae/hybrid,vae/audio (repeatable)")
     parser.add_argument("--seeds", default="42,43,44,45,46",
-                        help="comma-separated seeds, each a different split and initialisation "
-                             "(default: 42,43,44,45,46)")
+                        help="comma-separated seeds: the initialisation, and the split unless "
+                             "data.split is a list (default: 42,43,44,45,46)")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--latent-dim", type=int, default=None, help="override latent_dim")
     parser.add_argument("-o", "--override", action="append", default=[],
@@ -146,62 +226,123 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    table = args.table.resolve()
-    if not table.is_file():
-        sys.exit(f"error: --table {table}: not found")
+    corpus = (args.table or args.root).resolve()
+    if args.table is not None and not corpus.is_file():
+        sys.exit(f"error: --table {corpus}: not found")
+    if args.root is not None and not corpus.is_dir():
+        sys.exit(f"error: --root {corpus}: not a folder")
+    for flag, path in (("--lyrics", args.lyrics), ("--metadata", args.metadata)):
+        if path is not None and not path.is_file():
+            sys.exit(f"error: {flag} {path}: not found")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         sys.exit(f"error: --seeds {args.seeds!r}: not a comma-separated list of integers")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    known = TABLE_MODELS if args.table else AUDIO_MODELS
+    models = [m.strip() for m in (args.models or ("vae,cvae" if args.root else
+                                                  ",".join(TABLE_MODELS))).split(",")
+              if m.strip()]
     for name in models:
-        if name not in TABLE_MODELS:
-            sys.exit(f"error: --models: {name!r} is not one of {', '.join(TABLE_MODELS)} "
-                     "(conv_vae needs audio, which a feature table does not have)")
-    if not seeds or not models:
-        sys.exit("error: nothing to run: give at least one seed and one model")
+        if name not in known:
+            sys.exit(f"error: --models: {name!r} is not one of {', '.join(known)}"
+                     + (" (conv_vae needs audio, which a feature table does not have)"
+                        if args.table else ""))
+    inputs = ["audio"] if args.table else [
+        i.strip() for i in (args.inputs or "audio,hybrid").split(",") if i.strip()]
+    if args.table and args.inputs:
+        sys.exit("error: --inputs: a feature table gives one input (its features); "
+                 "give --inputs with --root")
+    for inp in inputs:
+        if inp not in FEATURE_INPUTS:
+            sys.exit(f"error: --inputs: {inp!r} is not one of {', '.join(FEATURE_INPUTS)}")
+    if not seeds or not models or not inputs:
+        sys.exit("error: nothing to run: give at least one seed, model and input")
+    todo = plan(models, inputs)
+    several_inputs = len({inp for _, inp in todo}) > 1
+    row_name = {run: f"{run[0]}/{run[1]}" if several_inputs else run[0] for run in todo}
+    base_name = {(b, inp): f"{b}/{inp}" if several_inputs else b
+                 for inp in {i for _, i in todo} for b in BASELINES}
+    baselines_of = {row_name[(m, inp)]: [base_name[(b, inp)] for b in BASELINES]
+                    for m, inp in todo}
+    comparisons = []
+    for pair in args.compare:
+        names = [n.strip() for n in pair.split(",")]
+        if len(names) != 2 or any(n not in {*row_name.values(), *base_name.values()}
+                                  for n in names):
+            sys.exit(f"error: --compare {pair!r}: give two of the rows "
+                     f"({', '.join([*row_name.values(), *base_name.values()])}) as A,B")
+        comparisons.append(names)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="genrevae-quality-"))
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data" / "raw").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
            "MLFLOW_EXPERIMENT_NAME": "genrevae-quality"}
-    common = ["data=features_table", f"data.root={table}",
-              f"data.label_column={args.label_column}", *args.override]
+    if args.table:
+        common = ["data=features_table", f"data.root={corpus}",
+                  f"data.label_column={args.label_column}"]
+    else:
+        common = ["data=folder", f"data.root={corpus}", "data.language=unknown"]
+    if args.lyrics:
+        common.append(f"data.lyrics={args.lyrics.resolve()}")
+    if args.metadata:
+        common.append(f"data.metadata={args.metadata.resolve()}")
+    common += args.override
     if args.epochs is not None:
         common.append(f"train.epochs={args.epochs}")
     if args.latent_dim is not None:
         common.append(f"latent_dim={args.latent_dim}")
 
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*models, *BASELINES]}
+    runs: dict[str, list[dict[str, float]]] = {
+        name: [] for name in [*row_name.values(), *base_name.values()]}
+    lyrics_probe: list[dict[str, float | None]] = []
     started = time.perf_counter()
     for seed in seeds:
-        for i, name in enumerate(models):
-            compose_params([*common, f"seed={seed}", f"model={name}"], conf_dir=ROOT / "conf",
-                           output=workdir / "params.yaml")
+        seen_inputs: set[str] = set()
+        for i, (model, inp) in enumerate(todo):
+            compose_params([*common, f"seed={seed}", f"model={model}", f"model.input={inp}"],
+                           conf_dir=ROOT / "conf", output=workdir / "params.yaml")
             for stage in (*FEATURE_STAGES, *MODEL_STAGES) if i == 0 else MODEL_STAGES:
                 run_stage(stage, workdir, env)
             metrics = json.loads((workdir / "metrics" / "eval.json").read_text())
+            name = row_name[(model, inp)]
             runs[name].append(scores(metrics, "latent"))
-            if i == 0:
+            if inp not in seen_inputs:
+                seen_inputs.add(inp)
                 for base in BASELINES:
-                    runs[base].append(scores(metrics, base))
-            log.info("seed %d %-5s NMI %.3f probe %.3f (raw %.3f / pca %.3f)  [%.0f s]", seed,
-                     name, runs[name][-1]["nmi"], runs[name][-1]["probe_track_acc"],
-                     runs["raw"][-1]["probe_track_acc"], runs["pca"][-1]["probe_track_acc"],
+                    runs[base_name[(base, inp)]].append(scores(metrics, base))
+            if i == 0:
+                lyrics_probe.append(lyrics_alone(metrics))
+            best = max(runs[b][-1]["probe_track_acc"] for b in baselines_of[name])
+            log.info("seed %d %-14s NMI %.3f probe %.3f (best baseline %.3f)  [%.0f s]", seed,
+                     name, runs[name][-1]["nmi"], runs[name][-1]["probe_track_acc"], best,
                      time.perf_counter() - started)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     data = metrics["data"]
 
-    rows = summarise(runs, models)
-    print_table(rows, f"{table.name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
-                      f"~{data['n_test_segments']} test segments per split; seeds "
-                      f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
-                      f"{params['train']['epochs']} epochs max"
-                      + (f"; overrides {' '.join(args.override)}" if args.override else "")
-                      + "; mean ± sd over seeds")
+    rows = summarise(runs, list(row_name.values()), baselines_of)
+    compared = [paired(runs, a, b) for a, b in comparisons]
+    split = params["data"]["split"]
+    split_note = ("split drawn by each seed" if split == "random"
+                  else f"split {split} (fixed; seeds vary the initialisation)")
+    header = (f"{corpus.name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
+              f"~{data['n_test_segments']} test segments; {split_note}; seeds "
+              f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
+              f"{params['train']['epochs']} epochs max"
+              + (f"; overrides {' '.join(args.override)}" if args.override else "")
+              + "; mean ± sd over seeds")
+    print_table(rows, compared, header)
+    leak = {k: [p[k] for p in lyrics_probe] for k in ("lyrics_genre_acc", "lyrics_language_acc")}
+    if any(v is not None for values in leak.values() for v in values):
+        print("\nlyrics alone (linear probe on the lyrics embedding, test tracks with lyrics): "
+              + ", ".join(f"{k.split('_')[1]} {statistics.fmean(v):.3f}" for k, values in
+                          leak.items() if (v := [x for x in values if x is not None])))
     for r in rows:
-        print(json.dumps(r))
+        print(json.dumps({"split": split, **r}))
+    for c in compared:
+        print(json.dumps({"split": split, **c}))
+    if any(v is not None for values in leak.values() for v in values):
+        print(json.dumps({"split": split, "lyrics_alone": leak}))
 
 
 if __name__ == "__main__":
