@@ -25,7 +25,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from genrevae.config import DataConfig, SourceConfig
-from genrevae.data import synthetic
+from genrevae.data import clips, synthetic
 from genrevae.data.audio import AUDIO_EXTENSIONS, AudioInfo, probe_audio
 from genrevae.data.lyrics import join_lyrics, normalise_key, read_lyrics_table
 from genrevae.data.splits import SPLITS, assign_splits, strata_per_split
@@ -65,7 +65,7 @@ class _Scan:
 # --- audio trees ---------------------------------------------------------------------------
 
 
-def _genre_root(source: SourceConfig) -> Path:
+def genre_root(source: SourceConfig) -> Path:
     """The folder whose sub-folders are genres, found from what the user pointed at."""
     root = Path(source.root or "")
     if not root.is_dir():
@@ -162,11 +162,6 @@ def _entry_kind(path: Path) -> tuple[str, str]:
     return "not_a_file", "neither a file nor a folder (a device, pipe or socket)"
 
 
-def _song_of(stem: str, pattern: re.Pattern[str]) -> str:
-    match = pattern.match(stem)
-    return match["song"] if match else stem
-
-
 def _probe_all(paths: Sequence[Path], min_seconds: float) -> list[AudioInfo | AudioError]:
     """Decode-check every file (threads: libsndfile releases the GIL)."""
 
@@ -183,11 +178,11 @@ def _probe_all(paths: Sequence[Path], min_seconds: float) -> list[AudioInfo | Au
 
 
 def scan_audio_source(
-    source: SourceConfig, *, clip_pattern: str, min_seconds: float
+    source: SourceConfig, *, clip_pattern: str, clips_per_song: int, min_seconds: float
 ) -> _Scan:
-    """Tracks of one audio source (without split) and the files it leaves out."""
-    base = _genre_root(source)
-    pattern = re.compile(clip_pattern)
+    """Tracks of one audio source (without split) and the files it leaves out; banglabeats
+    clips are grouped into songs (:func:`genrevae.data.clips.song_groups`)."""
+    base = genre_root(source)
     scan = _Scan()
     candidates: list[tuple[Path, dict]] = []
     walk = walk_tree(base)
@@ -205,12 +200,16 @@ def scan_audio_source(
         genre = rel.parts[0]
         key = rel.with_suffix("").as_posix()
         track_id = path.stem if source.name == "gtzan" else key
-        group = f"{genre}/{_song_of(path.stem, pattern)}" if source.name == "banglabeats" else track_id
         candidates.append((path, {
             "track_id": track_id, "path": path.as_posix(), "genre": genre,
-            "language": source.language or "unknown", "source": source.name, "group": group,
+            "language": source.language or "unknown", "source": source.name, "group": track_id,
             "_keys": (key, path.stem),
         }))
+    if source.name == "banglabeats":
+        songs = clips.song_groups([(row["genre"], path.stem) for path, row in candidates],
+                                  clip_pattern=clip_pattern, clips_per_song=clips_per_song)
+        for (_, row), song in zip(candidates, songs, strict=True):
+            row["group"] = song
     for (path, row), info in zip(candidates, _probe_all([c[0] for c in candidates], min_seconds),
                                  strict=True):
         if isinstance(info, AudioError):
@@ -223,10 +222,6 @@ def scan_audio_source(
              len(scan.tracks), len(scan.rejected),
              f": {_reason_summary(scan.rejected)}" if scan.rejected else "",
              len(walk.folders), base)
-    if source.name == "banglabeats" and scan.tracks:
-        sizes = pd.Series([t["group"] for t in scan.tracks]).value_counts()
-        log.info("banglabeats: %d clips grouped into %d songs (median %d clips a song)",
-                 len(scan.tracks), len(sizes), int(sizes.median()))
     _attach_lyrics(scan.tracks, source)
     return scan
 
@@ -279,7 +274,8 @@ def build_audio_sources(cfg: DataConfig, *, seed: int, min_seconds: float) -> Pr
     several = len(sources) > 1
     scan = _Scan()
     for source in sources:
-        part = scan_audio_source(source, clip_pattern=cfg.clip_pattern, min_seconds=min_seconds)
+        part = scan_audio_source(source, clip_pattern=cfg.clip_pattern,
+                                 clips_per_song=cfg.clips_per_song, min_seconds=min_seconds)
         scan.rejected += part.rejected
         if not part.tracks:
             raise DataError(
