@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from genrevae import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 GENREVAE = Path(sys.executable).parent / "genrevae"
@@ -58,3 +60,31 @@ def test_good_override_writes_params(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"wrote {tmp_path / 'params.yaml'}"
     assert "latent_dim: 8" in (tmp_path / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--clips-per-song", "0"],
+         "genrevae check-clips: error: argument --clips-per-song: must be at least 1, got 0"),
+        (["--max-pairs", "many"],
+         "genrevae check-clips: error: argument --max-pairs: expected an integer, got 'many'"),
+        (["--seed", "-1"], "genrevae check-clips: error: argument --seed: must be at least 0, "
+                           "got -1"),
+        (["--genre", "Pop"], "error: {root}: no genre folder Pop; found Folk"),
+    ],
+)
+def test_check_clips_refuses_bad_arguments_in_one_error_line(tmp_path, capsys, args, line):
+    (tmp_path / "Folk").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["check-clips", str(tmp_path), *args])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == line.format(root=tmp_path)
+
+
+def test_check_clips_refuses_a_root_that_is_not_a_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["check-clips", str(tmp_path / "nope")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {tmp_path / 'nope'}: data root of source 'banglabeats' is not a folder"]

@@ -82,8 +82,11 @@ class DataConfig:
     genre_map: dict[str, str]
     # features_table: the column holding the genre.
     label_column: str
-    # banglabeats: file-name pattern of a 3-s clip; group "song" names the song it came from.
+    # banglabeats: a clip whose file name is a plain number N (1490.wav) is in song
+    # (N - 1) // clips_per_song of its genre folder; any other name is read with
+    # clip_pattern, whose group "song" names the song the clip came from.
     clip_pattern: str
+    clips_per_song: int
     # random (grouped, stratified, seeded), a split shipped with the project
     # (genrevae.data.splits.NAMED_SPLITS) or a folder holding train.txt, val.txt, test.txt.
     split: str
@@ -409,6 +412,9 @@ def _validate_data(d: DataConfig) -> None:
         _fail("data.clip_pattern", f"not a regular expression ({exc})")
     if "song" not in pattern.groupindex:
         _fail("data.clip_pattern", "needs a named group (?P<song>...)")
+    if d.clips_per_song < 1:
+        _fail("data.clips_per_song", f"must be >= 1 (clips cut from one song), got "
+                                     f"{d.clips_per_song}")
     if d.name == "synthetic":
         if d.synthetic is None:
             _fail("data.synthetic", "data=synthetic needs the generator settings")

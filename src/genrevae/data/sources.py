@@ -9,11 +9,9 @@ Kaggle-format feature table used directly). Several audio sources can be read in
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
-import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from genrevae.config import DataConfig, SourceConfig
-from genrevae.data import synthetic
+from genrevae.data import clips, synthetic
 from genrevae.data.audio import AUDIO_EXTENSIONS, AudioInfo, probe_audio
 from genrevae.data.lyrics import (
     join_lyrics,
@@ -34,6 +32,7 @@ from genrevae.data.lyrics import (
     read_metadata_table,
 )
 from genrevae.data.splits import listed_first, split_tracks
+from genrevae.data.tree import walk_tree
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.io import MANIFEST_COLUMNS, atomic_dir
 
@@ -68,7 +67,7 @@ class _Scan:
 # --- audio trees ---------------------------------------------------------------------------
 
 
-def _genre_root(source: SourceConfig) -> Path:
+def genre_root(source: SourceConfig) -> Path:
     """The folder whose sub-folders are genres, found from what the user pointed at."""
     root = Path(source.root or "")
     if not root.is_dir():
@@ -81,93 +80,6 @@ def _genre_root(source: SourceConfig) -> Path:
         if (root / rel).is_dir():
             return root / rel
     return root
-
-
-@dataclass
-class TreeWalk:
-    """What :func:`walk_tree` found: the files to consider (sorted) and every entry left
-    out as (path, reason, detail); ``folders`` maps each folder read, by real path, to the
-    path it was read under."""
-
-    root: Path
-    files: list[Path] = field(default_factory=list)
-    left_out: list[tuple[Path, str, str]] = field(default_factory=list)
-    folders: dict[str, Path] = field(default_factory=dict)
-
-
-def walk_tree(root: Path) -> TreeWalk:
-    """Every file under ``root``, following symbolic links to folders once each.
-
-    Nothing is dropped without a word: each entry not returned is in ``left_out`` with a
-    reason: ``hidden`` (name starts with '.'; a hidden folder is not read), ``broken_link``,
-    ``link_loop`` (a link to a folder above it, or to itself), ``linked_twice`` (a link to a
-    folder read elsewhere in the tree), ``not_a_file`` (device, pipe, socket),
-    ``unreadable`` and ``empty_folder``. Real folders are read before links to them, so a
-    link never takes a folder's files from their own genre.
-    """
-    walk = TreeWalk(root, folders={os.path.realpath(root): root})
-    links: list[Path] = []
-    _read_folder(root, walk, links)
-    while links:  # links found while reading the links' folders join the queue
-        link = links.pop(0)
-        real = os.path.realpath(link)
-        if real in walk.folders:
-            above = Path(os.path.realpath(link.parent)).is_relative_to(real)
-            walk.left_out.append((link, "link_loop" if above else "linked_twice",
-                                  f"links to {walk.folders[real]}, "
-                                  + ("a folder above it" if above else "read there")))
-            continue
-        walk.folders[real] = link
-        _read_folder(link, walk, links)
-    walk.files.sort()
-    return walk
-
-
-def _read_folder(folder: Path, walk: TreeWalk, links: list[Path]) -> None:
-    """Add ``folder``'s files to ``walk``, read its real sub-folders, queue its links."""
-    try:
-        entries = sorted(Path(e.path) for e in os.scandir(folder))
-    except OSError as exc:
-        walk.left_out.append((folder, "unreadable", f"cannot list the folder ({exc.strerror})"))
-        return
-    if not entries and walk.folders.get(os.path.realpath(folder)) != walk.root:
-        walk.left_out.append((folder, "empty_folder", "holds no file"))
-    for path in entries:
-        kind, detail = _entry_kind(path)
-        if kind == "file":
-            walk.files.append(path)
-        elif kind == "folder" and path.is_symlink():
-            links.append(path)
-        elif kind == "folder":
-            walk.folders[os.path.realpath(path)] = path
-            _read_folder(path, walk, links)
-        else:
-            walk.left_out.append((path, kind, detail))
-
-
-def _entry_kind(path: Path) -> tuple[str, str]:
-    """``file``, ``folder`` or the reason ``path`` is left out, with a detail."""
-    if path.name.startswith("."):
-        what = "folder, not read" if path.is_dir() else "file"
-        return "hidden", f"hidden {what} (name starts with '.')"
-    try:
-        mode = path.stat().st_mode  # follows links
-    except OSError as exc:
-        if not path.is_symlink():
-            return "unreadable", f"cannot read it ({exc.strerror})"
-        if exc.errno == errno.ELOOP:
-            return "link_loop", f"symbolic link that leads back to itself ({os.readlink(path)})"
-        return "broken_link", f"symbolic link to {os.readlink(path)}, which does not exist"
-    if stat.S_ISREG(mode):
-        return "file", ""
-    if stat.S_ISDIR(mode):
-        return "folder", ""
-    return "not_a_file", "neither a file nor a folder (a device, pipe or socket)"
-
-
-def _song_of(stem: str, pattern: re.Pattern[str]) -> str:
-    match = pattern.match(stem)
-    return match["song"] if match else stem
 
 
 def _probe_all(paths: Sequence[Path], min_seconds: float) -> list[AudioInfo | AudioError]:
@@ -186,11 +98,11 @@ def _probe_all(paths: Sequence[Path], min_seconds: float) -> list[AudioInfo | Au
 
 
 def scan_audio_source(
-    source: SourceConfig, *, clip_pattern: str, min_seconds: float
+    source: SourceConfig, *, clip_pattern: str, clips_per_song: int, min_seconds: float
 ) -> _Scan:
-    """Tracks of one audio source (without split) and the files it leaves out."""
-    base = _genre_root(source)
-    pattern = re.compile(clip_pattern)
+    """Tracks of one audio source (without split) and the files it leaves out; banglabeats
+    clips are grouped into songs (:func:`genrevae.data.clips.song_groups`)."""
+    base = genre_root(source)
     scan = _Scan()
     candidates: list[tuple[Path, dict]] = []
     walk = walk_tree(base)
@@ -208,12 +120,16 @@ def scan_audio_source(
         genre = rel.parts[0]
         key = rel.with_suffix("").as_posix()
         track_id = path.stem if source.name == "gtzan" else key
-        group = f"{genre}/{_song_of(path.stem, pattern)}" if source.name == "banglabeats" else track_id
         candidates.append((path, {
             "track_id": track_id, "path": path.as_posix(), "genre": genre,
-            "language": source.language or "unknown", "source": source.name, "group": group,
+            "language": source.language or "unknown", "source": source.name, "group": track_id,
             "_keys": (key, path.stem),
         }))
+    if source.name == "banglabeats":
+        songs = clips.song_groups([(row["genre"], path.stem) for path, row in candidates],
+                                  clip_pattern=clip_pattern, clips_per_song=clips_per_song)
+        for (_, row), song in zip(candidates, songs, strict=True):
+            row["group"] = song
     for (path, row), info in zip(candidates, _probe_all([c[0] for c in candidates], min_seconds),
                                  strict=True):
         if isinstance(info, AudioError):
@@ -226,10 +142,6 @@ def scan_audio_source(
              len(scan.tracks), len(scan.rejected),
              f": {_reason_summary(scan.rejected)}" if scan.rejected else "",
              len(walk.folders), base)
-    if source.name == "banglabeats" and scan.tracks:
-        sizes = pd.Series([t["group"] for t in scan.tracks]).value_counts()
-        log.info("banglabeats: %d clips grouped into %d songs (median %d clips a song)",
-                 len(scan.tracks), len(sizes), int(sizes.median()))
     _attach_tables(scan.tracks, source)
     return scan
 
@@ -303,7 +215,8 @@ def build_audio_sources(cfg: DataConfig, *, seed: int, min_seconds: float) -> Pr
     several = len(sources) > 1
     scan = _Scan()
     for source in sources:
-        part = scan_audio_source(source, clip_pattern=cfg.clip_pattern, min_seconds=min_seconds)
+        part = scan_audio_source(source, clip_pattern=cfg.clip_pattern,
+                                 clips_per_song=cfg.clips_per_song, min_seconds=min_seconds)
         scan.rejected += part.rejected
         if not part.tracks:
             raise DataError(
