@@ -1,15 +1,21 @@
 """Stage `cluster`: K-Means, Agglomerative and DBSCAN on the latent means and, as
-baselines in the same run, on PCA of the model input (same dimension, fit on train)
-and on the raw model input.
+baselines in the same run, on PCA of the model input (same dimension, fit on train), on
+whitened PCA (same dimension, fit on train) and on the raw model input; then K-Means on
+each track's mean row of every one of those representations.
 
 Writes paths.assignments: one row per encoded segment (track_id, segment_index, split)
 and one column per <representation>.<algorithm>; -1 marks DBSCAN noise.
+Writes paths.track_assignments: one row per track with an encoded segment (track_id,
+split) and one <representation>.kmeans column, K-Means on the mean of the track's segment
+rows, centres fit on train tracks (K-Means only, whatever cluster.algorithms says: see
+genrevae.evaluation.tracks).
 """
 
 import numpy as np
 
 from genrevae.clustering import cluster
 from genrevae.evaluation.baselines import representations
+from genrevae.evaluation.tracks import cluster_tracks
 from genrevae.io import SEGMENT_KEYS, load_csv, load_npy, save_csv
 from genrevae.model_input import load_model_input
 from genrevae.stage import log, run_stage
@@ -33,6 +39,14 @@ def main(cfg, args):
             log.info("%s.%s: %d clusters%s", rep, algo, len(set(labels) - {-1}),
                      f", {np.mean(labels == -1):.0%} noise" if algo == "dbscan" else "")
     save_csv(cfg.paths.assignments, out)
+
+    tracks = cluster_tracks(reps, out["track_id"].to_numpy(), is_train, k=k,
+                            n_init=cfg.cluster.n_init, seed=cfg.seed)
+    split = out.groupby("track_id", sort=True)["split"].first()
+    tracks.insert(1, "split", split.loc[tracks["track_id"]].to_numpy())
+    save_csv(cfg.paths.track_assignments, tracks)
+    log.info("track means: K-Means with k=%d on %d tracks (%d test) for %s", k, len(tracks),
+             int((tracks["split"] == "test").sum()), ", ".join(reps))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Stage `evaluate`: one table comparing the model's latent space with PCA (same dimension)
-and the raw model input, for every clustering (internal indices; ARI, NMI, matched accuracy
-and purity against genre and language; on the test split and on all data) and for a linear
-probe (segment- and track-level accuracy and macro-F1 on the test split); plus the model's
-own diagnostics (active units, KL per dimension, reconstruction error) and the plots.
-From these, the headline: the dozen numbers that compare runs. Logs this pipeline
-execution as one MLflow run, opened when the stage starts.
+"""Stage `evaluate`: one table comparing the model's latent space with PCA (same dimension),
+whitened PCA (same dimension) and the raw model input, for every clustering (internal
+indices; ARI, NMI, matched accuracy and purity against genre and language; on the test
+split and on all data), per segment and per track (K-Means on track means, and the
+majority of a track's segment K-Means clusters), and for a linear probe (segment- and
+track-level accuracy and macro-F1 on the test split); what the lyrics alone give away
+(leakage); the model's own diagnostics (active units, KL per dimension, reconstruction
+error) and the plots. From these, the headline: the dozen numbers that compare runs. Logs
+this pipeline execution as one MLflow run, opened when the stage starts.
 
+Reads the manifest, the segments, the model input, the latent, the model, paths.assignments
+and paths.track_assignments (cluster), paths.lyrics_tracks and paths.lyrics_embedding
+(embed_lyrics), the loss history and the train metrics.
 Writes paths.headline (the metrics `dvc exp show` shows), paths.eval_metrics (the full
 table), paths.probe (used by `genrevae predict`) and PNGs under paths.eval_plots.
 """
@@ -19,14 +24,16 @@ from genrevae.config import load_params, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
 from genrevae.evaluation.headline import KEYS, headline
+from genrevae.evaluation.leakage import PROBE_TARGETS, lyrics_leakage, lyrics_probe
 from genrevae.evaluation.probe import linear_probe
 from genrevae.evaluation.report import (
+    TRACK,
     embeddings_2d,
     evaluate_assignments,
-    lyrics_leakage,
     predictor_payload,
     summary_table,
 )
+from genrevae.evaluation.tracks import evaluate_tracks, track_labels
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
 from genrevae.model_input import load_model_input
 from genrevae.runlog import pipeline_started
@@ -61,6 +68,10 @@ def evaluate(cfg, run, manifest):
     reps = representations(z[rows], inp.flat()[rows], split == "train", seed=cfg.seed)
     truths = {"genre": seg["genre"].to_numpy(), "language": seg["language"].to_numpy()}
     results = evaluate_assignments(assignments, reps, truths, split, seed=cfg.seed)
+    track_assignments = load_csv(cfg.paths.track_assignments)
+    for rep, methods in evaluate_tracks(track_assignments, assignments, reps, seg,
+                                        tuple(truths), seed=cfg.seed).items():
+        results[rep][TRACK] = methods
     target = seg[cfg.evaluate.target].to_numpy()
     probes = {rep: linear_probe(x, target, split, seg["track_id"].to_numpy(), seed=cfg.seed)
               for rep, x in reps.items()}
@@ -73,19 +84,31 @@ def evaluate(cfg, run, manifest):
     diag = latent_diagnostics(model, inp.x[test], c=cond,
                               observed=None if inp.observed is None else inp.observed[test])
     diag["kl_per_dim"] = {f"z{i}": v for i, v in enumerate(diag["kl_per_dim"])}
-    tracks = manifest.merge(
-        load_csv(cfg.paths.lyrics_tracks)[["track_id", "has_lyrics"]], on="track_id")
+    lyrics_tracks = load_csv(cfg.paths.lyrics_tracks)
+    embedding = load_npy(cfg.paths.lyrics_embedding)  # aligned row for row with lyrics_tracks
+    tracks = manifest.merge(lyrics_tracks[["track_id", "has_lyrics"]], on="track_id")
     tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
+    lyrics_rows = key_positions(lyrics_tracks, tracks, ("track_id",))
     metrics = {
         **results,
         "model": diag,
-        "leakage": {"has_lyrics": lyrics_leakage(tracks)},
-        "data": {"n_tracks": int(seg["track_id"].nunique()), "n_segments": len(seg),
-                 "n_test_segments": int((split == "test").sum()),
-                 "n_genres": int(seg["genre"].nunique())},
+        "leakage": {
+            "has_lyrics": lyrics_leakage(tracks),
+            "lyrics_probe": lyrics_probe(
+                embedding[lyrics_rows], tracks["has_lyrics"].to_numpy(),
+                {t: tracks[t].to_numpy() for t in PROBE_TARGETS}, tracks["split"].to_numpy(),
+                tracks["track_id"].to_numpy(), seed=cfg.seed),
+        },
+        "data": {"n_tracks": int(seg["track_id"].nunique()),
+                 "n_test_tracks": int(seg.loc[split == "test", "track_id"].nunique()),
+                 "n_segments": len(seg), "n_test_segments": int((split == "test").sum()),
+                 "n_genres": int(seg["genre"].nunique()),
+                 "n_languages": int(seg["language"].nunique())},
     }
     train = load_json(cfg.paths.train_metrics)
-    head = headline(assignments, seg, target=cfg.evaluate.target, results=results,
+    by_track = track_labels(seg, ("split", cfg.evaluate.target, "language")) \
+        .loc[track_assignments["track_id"]]
+    head = headline(track_assignments, by_track, target=cfg.evaluate.target, results=results,
                     diagnostics=diag, best_epoch=train["best_epoch"])
     save_json(cfg.paths.eval_metrics, metrics)
     save_json(cfg.paths.headline, head)

@@ -109,4 +109,4 @@ def compare_figure(frame: pd.DataFrame, path: str | Path) -> None:
     panels = [(title, values(model), values(base))
               for title, (model, base) in zip(PANELS, pairs, strict=True)]
     plots.paired_bars(frame["run"].tolist(), panels, path,
-                      labels=("model", "better baseline (PCA or raw)"))
+                      labels=("model", "better baseline (PCA, whitened PCA or raw)"))

@@ -215,6 +215,7 @@ class PathsConfig:
     loss_history: str
     loss_plot: str
     assignments: str
+    track_assignments: str
     eval_metrics: str
     headline: str
     eval_plots: str

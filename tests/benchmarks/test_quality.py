@@ -1,5 +1,5 @@
 """benchmarks/quality.py runs the real stages on a small Kaggle-format table and reports
-every model and both baselines over several seeds."""
+every model and every baseline over several seeds."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_reports_models_and_baselines_over_seeds(table, tmp_path):
                 "--latent-dim", "4", workdir=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(s) for s in proc.stdout.splitlines() if s.startswith("{")]
-    assert [r["model"] for r in lines] == ["vae", "ae", "raw", "pca"]
+    assert [r["model"] for r in lines] == ["vae", "ae", "raw", "pca", "pca_white"]
     for r in lines:
         assert r["seeds"] == 2
         for key in ("nmi", "ari", "probe_track_acc"):
@@ -64,15 +64,18 @@ def test_reports_models_and_baselines_over_seeds(table, tmp_path):
     last = json.loads((tmp_path / "metrics" / "eval.json").read_text())
     assert last["raw"]["probe"]["track_accuracy"] == pytest.approx(
         lines[2]["per_seed"]["probe_track_acc"][-1], abs=1e-4)
-    assert last["pca"]["kmeans"]["test"]["nmi_genre"] == pytest.approx(
+    # NMI is the track level's: K-Means on track means, test tracks.
+    assert last["pca"]["track"]["mean"]["test"]["nmi_genre"] == pytest.approx(
         lines[3]["per_seed"]["nmi"][-1], abs=1e-4)
+    assert last["pca_white"]["track"]["mean"]["test"]["ari_genre"] == pytest.approx(
+        lines[4]["per_seed"]["ari"][-1], abs=1e-4)
     assert "mean ± sd over seeds" in proc.stdout
-    # Margins are paired: per seed, the model minus the better baseline of that seed.
-    raw, pca = lines[2]["per_seed"], lines[3]["per_seed"]
+    # Margins are paired: per seed, the model minus the best baseline of that seed.
+    bases = [r["per_seed"] for r in lines[2:]]
     for r in lines[:2]:
         for key in ("nmi", "ari", "probe_track_acc"):
-            margins = [m - max(a, b) for m, a, b in zip(r["per_seed"][key], raw[key], pca[key],
-                                                       strict=True)]
+            margins = [m - max(b[key][i] for b in bases)
+                       for i, m in enumerate(r["per_seed"][key])]
             assert r[f"{key}_wins"] == sum(m > 0 for m in margins)
             assert r[f"{key}_margin"] == pytest.approx(np.mean(margins), abs=1e-3)
             low, high = r[f"{key}_margin_ci"]
@@ -104,11 +107,12 @@ def test_one_seed_has_a_margin_but_no_interval(capsys):
     spec.loader.exec_module(quality)
     runs = {"vae": [{"nmi": 0.5, "ari": 0.2, "probe_track_acc": 0.6}],
             "raw": [{"nmi": 0.4, "ari": 0.3, "probe_track_acc": 0.7}],
-            "pca": [{"nmi": 0.45, "ari": 0.1, "probe_track_acc": 0.5}]}
-    rows = quality.summarise(runs, ["vae"], {"vae": ["raw", "pca"]})
+            "pca": [{"nmi": 0.45, "ari": 0.1, "probe_track_acc": 0.5}],
+            "pca_white": [{"nmi": 0.3, "ari": 0.35, "probe_track_acc": 0.4}]}
+    rows = quality.summarise(runs, ["vae"], {"vae": ["raw", "pca", "pca_white"]})
     vae = rows[0]
     assert vae["nmi_margin"] == pytest.approx(0.05) and vae["nmi_wins"] == 1
-    assert vae["ari_margin"] == pytest.approx(-0.1) and vae["ari_wins"] == 0
+    assert vae["ari_margin"] == pytest.approx(-0.15) and vae["ari_wins"] == 0  # pca_white's
     assert vae["probe_track_acc_margin"] == pytest.approx(-0.1)
     assert all(vae[f"{k}_margin_ci"] is None for k in ("nmi", "ari", "probe_track_acc"))
     assert "null" in json.dumps(vae) and "NaN" not in json.dumps(vae)
@@ -195,12 +199,12 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(s) for s in proc.stdout.splitlines() if s.startswith("{")]
     rows = {r["model"]: r for r in lines if "model" in r}
-    assert list(rows) == ["vae/audio", "vae/hybrid", "raw/audio", "pca/audio", "raw/hybrid",
-                          "pca/hybrid"]
+    assert list(rows) == ["vae/audio", "vae/hybrid", "raw/audio", "pca/audio", "pca_white/audio",
+                          "raw/hybrid", "pca/hybrid", "pca_white/hybrid"]
     # Each model is measured against the baselines of its own input.
     hybrid = rows["vae/hybrid"]["per_seed"]["nmi"]
-    best = [max(a, b) for a, b in zip(rows["raw/hybrid"]["per_seed"]["nmi"],
-                                      rows["pca/hybrid"]["per_seed"]["nmi"], strict=True)]
+    best = [max(v) for v in zip(*(rows[f"{b}/hybrid"]["per_seed"]["nmi"]
+                                  for b in ("raw", "pca", "pca_white")), strict=True)]
     assert rows["vae/hybrid"]["nmi_margin"] == pytest.approx(
         np.mean(np.subtract(hybrid, best)), abs=1e-3)
     assert all(r["nmi_lang"] is not None for r in rows.values())  # two languages
@@ -211,3 +215,5 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     manifest = pd.read_csv(tmp_path / "data" / "prepared" / "manifest.csv")
     assert (manifest.groupby("artist")["split"].nunique() == 1).all()
     assert "split drawn by each seed" in proc.stdout
+    (leak,) = [r["lyrics_alone"] for r in lines if "lyrics_alone" in r]
+    assert len(leak["lyrics_genre_acc"]) == 2 and "lyrics alone" in proc.stdout

@@ -39,30 +39,47 @@ def _mlflow_runs(root: Path, uri: str | None = None) -> list:
     return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
 
 
+def _check_report(m: dict, where: str, *, noise_free: bool) -> None:
+    for key in ("nmi_genre", "nmi_language"):
+        assert 0.0 <= m[key] <= 1.0, where
+    for key in ("ari_genre", "ari_language"):
+        assert -1.0 <= m[key] <= 1.0, where
+    for key in ("matched_accuracy_genre", "purity_genre"):
+        assert 0.0 <= m[key] <= 1.0, where
+    assert m["matched_accuracy_genre"] <= m["purity_genre"] + 1e-9, where
+    assert 0.0 <= m["noise_fraction"] <= 1.0, where
+    if noise_free:
+        assert m["noise_fraction"] == 0.0, where
+    if m["silhouette"] is not None:
+        assert -1.0 <= m["silhouette"] <= 1.0, where
+        assert m["davies_bouldin"] >= 0.0 and m["calinski_harabasz"] >= 0.0
+
+
+REPRESENTATIONS = ("latent", "pca", "pca_white", "raw")
+
+
 def _check_metric_ranges(metrics: dict) -> None:
-    assert set(metrics) >= {"latent", "pca", "raw", "data"}
-    for rep in ("latent", "pca", "raw"):
-        assert set(metrics[rep]) == {"kmeans", "agglomerative", "dbscan", "probe"}
+    assert set(metrics) >= {*REPRESENTATIONS, "data", "leakage"}
+    for rep in REPRESENTATIONS:
+        assert set(metrics[rep]) == {"kmeans", "agglomerative", "dbscan", "probe", "track"}
         probe = metrics[rep]["probe"]
         for key in ("segment_accuracy", "track_accuracy", "segment_macro_f1", "track_macro_f1"):
             assert 0.0 <= probe[key] <= 1.0, (rep, key)
-        for algo, scopes in ((a, s) for a, s in metrics[rep].items() if a != "probe"):
+        for algo, scopes in ((a, s) for a, s in metrics[rep].items() if a not in ("probe", "track")):
             assert set(scopes) == {"test", "all"}, (rep, algo)
             for scope, m in scopes.items():
-                where = f"{rep}.{algo}.{scope}"
-                for key in ("nmi_genre", "nmi_language"):
-                    assert 0.0 <= m[key] <= 1.0, where
-                for key in ("ari_genre", "ari_language"):
-                    assert -1.0 <= m[key] <= 1.0, where
-                for key in ("matched_accuracy_genre", "purity_genre"):
-                    assert 0.0 <= m[key] <= 1.0, where
-                assert m["matched_accuracy_genre"] <= m["purity_genre"] + 1e-9, where
-                assert 0.0 <= m["noise_fraction"] <= 1.0, where
-                if algo != "dbscan":
-                    assert m["noise_fraction"] == 0.0, where
-                if m["silhouette"] is not None:
-                    assert -1.0 <= m["silhouette"] <= 1.0, where
-                    assert m["davies_bouldin"] >= 0.0 and m["calinski_harabasz"] >= 0.0
+                _check_report(m, f"{rep}.{algo}.{scope}", noise_free=algo != "dbscan")
+        assert set(metrics[rep]["track"]) == {"mean", "majority"}, rep
+        for method, scopes in metrics[rep]["track"].items():
+            assert set(scopes) == {"test", "all"}, (rep, method)
+            for scope, m in scopes.items():
+                _check_report(m, f"{rep}.track.{method}.{scope}", noise_free=True)
+    assert 1 <= metrics["data"]["n_test_tracks"] <= metrics["data"]["n_tracks"]
+    for target, probe in metrics["leakage"]["lyrics_probe"].items():
+        assert target in ("genre", "language")
+        if probe is not None:
+            assert 0.0 <= probe["accuracy"] <= 1.0 and 0.0 <= probe["majority_accuracy"] <= 1.0
+            assert 1 <= probe["n_test"] <= metrics["data"]["n_test_tracks"]
 
 
 def test_repro_builds_every_artifact(project):
@@ -107,6 +124,15 @@ def test_repro_builds_every_artifact(project):
     assert tuple(headline) == KEYS
     assert headline["epoch"] == train["best_epoch"] and headline["active"] == model["active_units"]
     assert headline["probe"] == pytest.approx(metrics["latent"]["probe"]["track_accuracy"], abs=1e-3)
+    # The headline's clusters are the table's K-Means on track means (target: genre).
+    track_km = metrics["latent"]["track"]["mean"]["test"]
+    assert headline["nmi"] == pytest.approx(track_km["nmi_genre"], abs=1e-3)
+    assert headline["ari"] == pytest.approx(track_km["ari_genre"], abs=1e-3)
+    assert headline["nmi_base"] == pytest.approx(max(
+        metrics[b]["track"]["mean"]["test"]["nmi_genre"] for b in REPRESENTATIONS[1:]), abs=1e-3)
+    tracks_csv = (root / params["paths"]["track_assignments"]).read_text().splitlines()
+    assert tracks_csv[0] == "track_id,split," + ",".join(f"{r}.kmeans" for r in REPRESENTATIONS)
+    assert len(tracks_csv) == 1 + metrics["data"]["n_tracks"]
 
     runs = _mlflow_runs(root)
     assert len(runs) == 1

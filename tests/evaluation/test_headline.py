@@ -1,4 +1,5 @@
-"""The headline: per-track K-Means scores, the better baseline per metric, the margins."""
+"""The headline: K-Means on track means scored per test track, the better baseline per
+metric (of PCA, whitened PCA and raw), the margins."""
 
 from __future__ import annotations
 
@@ -7,53 +8,45 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from genrevae.evaluation.headline import KEYS, headline, track_clusters, track_scores
+from genrevae.evaluation.baselines import BASELINES
+from genrevae.evaluation.headline import KEYS, headline, track_scores
 
 
-def test_track_cluster_is_the_majority_and_ties_go_to_the_smallest_label() -> None:
-    labels = np.array([2, 2, 1, 0, 3, 3, 0, 5])
-    tracks = np.array(["b", "b", "b", "a", "a", "a", "a", "c"])
-    clusters = track_clusters(labels, tracks)
-    assert clusters.to_dict() == {"a": 0, "b": 2, "c": 5}  # a: 0 and 3 tie twice each
-    shuffled = np.random.default_rng(0).permutation(len(labels))
-    assert track_clusters(labels[shuffled], tracks[shuffled]).to_dict() == clusters.to_dict()
-
-
-def test_track_scores_judge_each_song_once() -> None:
-    """Segments of one track count once: a track with many segments weighs no more than a
-    track with one, and a segment that strays from its track's majority does not count."""
-    tracks = np.array(["t1"] * 5 + ["t2"] + ["t3"] * 3 + ["t4"])
-    genre = np.array(["rock"] * 6 + ["jazz"] * 4)
-    lang = np.array(["en"] * 5 + ["de"] + ["en"] * 3 + ["de"])
-    labels = np.array([0, 0, 0, 0, 1, 0, 1, 1, 0, 1])  # t1's stray segment is outvoted
-    scores = track_scores(labels, tracks, genre, lang)
+def test_track_scores_against_target_and_language() -> None:
+    genre = np.array(["rock", "rock", "jazz", "jazz"])
+    lang = np.array(["en", "de", "en", "de"])
+    scores = track_scores(np.array([0, 0, 1, 1]), genre, lang)
     assert scores["nmi"] == pytest.approx(1.0) and scores["ari"] == pytest.approx(1.0)
-    assert scores["nmi_lang"] == pytest.approx(skm.normalized_mutual_info_score(
-        ["en", "de", "en", "de"], [0, 0, 1, 1]))
-    one_language = track_scores(labels, tracks, genre, np.array(["en"] * 10))
-    assert one_language["nmi_lang"] is None
+    assert scores["nmi_lang"] == pytest.approx(0.0)
+    assert track_scores(np.array([0, 0, 1, 1]), genre, np.array(["en"] * 4))["nmi_lang"] is None
 
 
-def _run(latent: list[int], pca: list[int], raw: list[int], *, probes=(0.5, 0.75, 0.25)):
-    """Four test tracks of two segments and one train track; two genres, two languages."""
-    seg = pd.DataFrame({
-        "track_id": ["a", "a", "b", "b", "c", "c", "d", "d", "x"],
-        "split": ["test"] * 8 + ["train"],
-        "genre": ["rock"] * 4 + ["jazz"] * 4 + ["rock"],
-        "language": ["en", "en", "de", "de", "en", "en", "de", "de", "en"],
+def _run(latent: list[int], pca: list[int], raw: list[int], white: list[int] | None = None, *,
+         probes=(0.5, 0.75, 0.25, 0.25), sil: bool = True):
+    """Four test tracks and one train track (last); two genres, two languages. Each list
+    holds the four test tracks' K-Means clusters on track means."""
+    tracks = pd.DataFrame({
+        "split": ["test"] * 4 + ["train"],
+        "genre": ["rock", "rock", "jazz", "jazz", "rock"],
+        "language": ["en", "de", "en", "de", "en"],
     })
-    assignments = pd.DataFrame({"latent.kmeans": [*latent, 0], "pca.kmeans": [*pca, 0],
-                                "raw.kmeans": [*raw, 0]})
-    results = {rep: {"probe": {"track_accuracy": acc}, "kmeans": {"test": {"silhouette": 0.3}}}
-               for rep, acc in zip(("latent", "pca", "raw"), probes, strict=True)}
-    return headline(assignments, seg, target="genre", results=results,
+    white = [0, 0, 0, 0] if white is None else white
+    assignments = pd.DataFrame({"track_id": list("abcdx"), "latent.kmeans": [*latent, 1],
+                                "pca.kmeans": [*pca, 1], "pca_white.kmeans": [*white, 1],
+                                "raw.kmeans": [*raw, 1]})
+    results = {rep: {"probe": {"track_accuracy": acc}}
+               for rep, acc in zip(("latent", *BASELINES), probes, strict=True)}
+    if sil:
+        results["latent"]["kmeans"] = {"test": {"silhouette": 0.3}}
+    return headline(assignments, tracks, target="genre", results=results,
                     diagnostics={"active_units": 3, "recon_mse": 0.123456}, best_epoch=7)
 
 
+PERFECT, BY_LANGUAGE, HALF = [0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1]
+
+
 def test_headline_keys_order_and_margins_over_the_better_baseline() -> None:
-    perfect, by_language = [0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 1, 1]
-    half = [0, 0, 0, 0, 0, 0, 1, 1]
-    head = _run(perfect, by_language, half)
+    head = _run(PERFECT, BY_LANGUAGE, HALF)
     assert tuple(head) == KEYS
     nmi_half = skm.normalized_mutual_info_score([0, 0, 1, 1], [0, 0, 0, 1])
     assert head["nmi"] == 1.0 and head["ari"] == 1.0
@@ -61,23 +54,53 @@ def test_headline_keys_order_and_margins_over_the_better_baseline() -> None:
     assert head["nmi_gain"] == pytest.approx(1.0 - nmi_half, abs=1e-3)
     assert head["ari_base"] == pytest.approx(skm.adjusted_rand_score([0, 0, 1, 1], [0, 0, 0, 1]),
                                              abs=1e-3)
-    assert head["probe"] == 0.5 and head["probe_gain"] == -0.25  # raw's 0.75 is the better
+    assert head["probe"] == 0.5 and head["probe_gain"] == -0.25  # pca's 0.75 is the better
     assert head["nmi_lang"] == 0.0  # genre clusters carry nothing about language here
     assert head["sil"] == 0.3 and head["active"] == 3 and head["epoch"] == 7
     assert head["recon"] == 0.123  # rounded to DIGITS
-    flipped = _run(by_language, perfect, half)
+    flipped = _run(BY_LANGUAGE, PERFECT, HALF)
     assert flipped["nmi_base"] == 1.0 and flipped["nmi_gain"] == -1.0
     assert flipped["nmi_lang"] == 1.0
 
 
+def test_whitened_pca_counts_as_a_baseline() -> None:
+    """The better baseline is the best of all three: here whitened PCA, on NMI and probe."""
+    head = _run(HALF, BY_LANGUAGE, BY_LANGUAGE, PERFECT, probes=(0.5, 0.25, 0.9, 0.25))
+    assert head["nmi_base"] == 1.0 and head["ari_base"] == 1.0
+    assert head["nmi_gain"] < 0
+    assert head["probe_gain"] == pytest.approx(-0.4)
+
+
+def test_headline_scores_only_test_tracks() -> None:
+    """The train track's cluster does not move the headline."""
+    base = _run(PERFECT, BY_LANGUAGE, HALF)
+    tracks = pd.DataFrame({"split": ["test"] * 4 + ["train"],
+                           "genre": ["rock", "rock", "jazz", "jazz", "rock"],
+                           "language": ["en", "de", "en", "de", "en"]})
+    moved = pd.DataFrame({"latent.kmeans": [*PERFECT, 0], "pca.kmeans": [*BY_LANGUAGE, 0],
+                          "pca_white.kmeans": [0, 0, 0, 0, 0], "raw.kmeans": [*HALF, 0]})
+    results = {rep: {"probe": {"track_accuracy": acc}}
+               for rep, acc in zip(("latent", *BASELINES), (0.5, 0.75, 0.25, 0.25), strict=True)}
+    results["latent"]["kmeans"] = {"test": {"silhouette": 0.3}}
+    again = headline(moved, tracks, target="genre", results=results,
+                     diagnostics={"active_units": 3, "recon_mse": 0.123456}, best_epoch=7)
+    assert again == base
+
+
 def test_missing_probe_scores_leave_margins_empty() -> None:
-    head = _run([0] * 8, [0] * 8, [0] * 8, probes=(float("nan"), float("nan"), 0.5))
+    head = _run([0] * 4, [0] * 4, [0] * 4,
+                probes=(float("nan"), float("nan"), 0.5, float("nan")))
     assert head["probe"] is None and head["probe_gain"] is None
 
 
+def test_without_segment_kmeans_the_silhouette_is_empty() -> None:
+    """cluster.algorithms may leave K-Means out; the track K-Means runs anyway."""
+    head = _run(PERFECT, BY_LANGUAGE, HALF, sil=False)
+    assert head["sil"] is None and head["nmi"] == 1.0
+
+
 def test_headline_needs_test_tracks() -> None:
-    seg = pd.DataFrame({"track_id": ["a"], "split": ["train"], "genre": ["rock"],
-                        "language": ["en"]})
-    with pytest.raises(ValueError, match="test segments"):
-        headline(pd.DataFrame({"latent.kmeans": [0]}), seg, target="genre", results={},
+    tracks = pd.DataFrame({"split": ["train"], "genre": ["rock"], "language": ["en"]})
+    with pytest.raises(ValueError, match="test tracks"):
+        headline(pd.DataFrame({"latent.kmeans": [0]}), tracks, target="genre", results={},
                  diagnostics={}, best_epoch=1)

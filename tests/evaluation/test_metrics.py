@@ -10,7 +10,7 @@ from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 
 from genrevae.clustering import NOISE
-from genrevae.evaluation.baselines import pca_baseline, representations
+from genrevae.evaluation.baselines import BASELINES, pca_baseline, representations
 from genrevae.evaluation.metrics import (
     clustering_report,
     external_indices,
@@ -249,14 +249,22 @@ def test_evaluate_assignments_without_test_rows(table) -> None:
 
 @pytest.mark.parametrize("scope", ["test", "all"])
 def test_summary_table(table, scope: str) -> None:
-    """One row per representation x algorithm, carrying that scope's values."""
+    """One row per representation x level x algorithm, carrying that scope's values; the
+    probe is no clustering and gets no row."""
     frame, reps, truths, split = table
     results = evaluate_assignments(frame, reps, truths, split, seed=0)
+    results["latent"]["probe"] = {"track_accuracy": 0.5}
+    results["latent"]["track"] = {"mean": {scope: {"n_clusters": 7, "nmi_genre": 0.25}},
+                                  "majority": {"other": {"n_clusters": 9}}}
     summary = summary_table(results, scope=scope)
-    assert len(summary) == 3
-    assert {"representation", "algorithm", "ari_genre", "silhouette"} <= set(summary.columns)
+    assert len(summary) == 4
+    assert {"representation", "level", "algorithm", "ari_genre", "silhouette"} <= \
+        set(summary.columns)
     row = summary[(summary.representation == "latent") & (summary.algorithm == "kmeans")]
+    assert row["level"].item() == "segment"
     assert row["n_clusters"].item() == results["latent"]["kmeans"][scope]["n_clusters"]
+    track = summary[summary.level == "track"]
+    assert track["algorithm"].tolist() == ["kmeans:mean"] and track["n_clusters"].item() == 7
 
 
 def test_summary_table_skips_missing_scope(table) -> None:
@@ -305,18 +313,63 @@ def test_pca_baseline_caps_dimension(n_train: int, n_features: int, expected: in
     assert pca_baseline(x, is_train, dim=8, seed=0).shape == (len(x), expected)
 
 
+def test_pca_white_has_unit_train_variance_and_is_fit_on_train(rng: np.random.Generator) -> None:
+    """Whitened PCA equals sklearn's PCA(whiten=True) fit on the train rows: unit variance
+    per component on train rows; moving the test rows changes neither the projection of the
+    train rows nor the map applied to the test rows."""
+    x = rng.normal(size=(60, 6)) * np.arange(1, 7) + 3.0
+    is_train = np.arange(60) % 4 != 0
+    out = pca_baseline(x, is_train, dim=3, seed=0, whiten=True)
+    assert out.shape == (60, 3) and out.dtype == np.float32
+    expected = PCA(n_components=3, whiten=True, random_state=0).fit(x[is_train]).transform(x)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out[is_train].var(axis=0, ddof=1), 1.0, rtol=1e-4)
+    moved = x.copy()
+    moved[~is_train] = rng.normal(scale=100.0, size=((~is_train).sum(), 6))
+    again = pca_baseline(moved, is_train, dim=3, seed=0, whiten=True)
+    np.testing.assert_array_equal(again[is_train], out[is_train])
+    fit = PCA(n_components=3, whiten=True, random_state=0).fit(x[is_train])
+    np.testing.assert_allclose(again[~is_train], fit.transform(moved[~is_train]), rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_pca_white_drops_directions_without_train_variance(rng: np.random.Generator) -> None:
+    """Input of rank 2 asked for 4 whitened components: the two without variance would be
+    divided by ~0; they are dropped and the rest stay finite and of unit variance."""
+    x = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 10))
+    is_train = np.arange(40) < 30
+    out = pca_baseline(x, is_train, dim=4, seed=0, whiten=True)
+    assert out.shape == (40, 2) and np.isfinite(out).all()
+    np.testing.assert_allclose(out[is_train].var(axis=0, ddof=1), 1.0, rtol=1e-4)
+
+
+def test_pca_white_of_constant_train_rows_stays_finite() -> None:
+    """No train variance at all: nothing to whiten, the plain projection is returned."""
+    x = np.ones((10, 5))
+    x[8:] = 3.0
+    is_train = np.arange(10) < 7
+    with np.errstate(all="ignore"):  # sklearn divides by the zero total variance
+        out = pca_baseline(x, is_train, dim=3, seed=0, whiten=True)
+        plain = pca_baseline(x, is_train, dim=3, seed=0)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, plain)
+
+
 def test_representations(rng: np.random.Generator) -> None:
-    """Keys latent, pca, raw; same rows; pca has the latent's dimension; latent and raw as given."""
+    """Keys latent, pca, pca_white, raw (the baselines in BASELINES order); same rows; both
+    PCAs have the latent's dimension; latent and raw as given."""
     latent = rng.normal(size=(30, 4)).astype(np.float32)
     features = rng.normal(size=(30, 12)).astype(np.float32)
     is_train = np.arange(30) % 3 != 0
     reps = representations(latent, features, is_train, seed=0)
-    assert set(reps) == {"latent", "pca", "raw"}
+    assert tuple(reps) == ("latent", *BASELINES) == ("latent", "pca", "pca_white", "raw")
     assert {len(v) for v in reps.values()} == {30}
-    assert reps["pca"].shape == (30, 4)
+    assert reps["pca"].shape == reps["pca_white"].shape == (30, 4)
     np.testing.assert_array_equal(reps["latent"], latent)
     np.testing.assert_array_equal(reps["raw"], features)
     np.testing.assert_array_equal(reps["pca"], pca_baseline(features, is_train, dim=4, seed=0))
+    np.testing.assert_array_equal(reps["pca_white"], pca_baseline(features, is_train, dim=4,
+                                                                  seed=0, whiten=True))
 
 
 # ---------------------------------------------------------------- matched accuracy, purity

@@ -1,18 +1,18 @@
-"""The evaluation table: every clustering of every representation, on test and on all data."""
+"""The evaluation table: every clustering of every representation, on test and on all data,
+per segment and (see :mod:`genrevae.evaluation.tracks`) per track."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from genrevae.evaluation.metrics import clustering_report, has_lyrics_leakage
-
-log = logging.getLogger(__name__)
+from genrevae.evaluation.metrics import clustering_report
 
 SCOPES = ("test", "all")
+# The key of a representation's track-level section in the table.
+TRACK = "track"
 
 
 def evaluate_assignments(
@@ -46,29 +46,24 @@ def evaluate_assignments(
 
 
 def summary_table(results: Mapping, scope: str = "test") -> pd.DataFrame:
-    """One row per representation x algorithm, for logging and the README."""
+    """One row per representation x level x algorithm, for logging and the README.
+
+    Level ``segment`` rows come from ``results[rep][algo][scope]``; level ``track`` rows
+    from ``results[rep]["track"][method][scope]``, their algorithm named ``kmeans:<method>``
+    (K-Means on track means, or the majority of segment K-Means clusters).
+    """
     rows = []
-    for rep, algos in results.items():
-        for algo, scopes in algos.items():
-            if scope in scopes:
-                rows.append({"representation": rep, "algorithm": algo, **scopes[scope]})
+    for rep, sections in results.items():
+        for name, scopes in sections.items():
+            if name == TRACK:
+                for method, by_scope in scopes.items():
+                    if scope in by_scope:
+                        rows.append({"representation": rep, "level": "track",
+                                     "algorithm": f"kmeans:{method}", **by_scope[scope]})
+            elif scope in scopes:
+                rows.append({"representation": rep, "level": "segment", "algorithm": name,
+                             **scopes[scope]})
     return pd.DataFrame(rows)
-
-
-def lyrics_leakage(tracks: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per label (``language``, ``source``) with two or more values among ``tracks``, how
-    well ``has_lyrics`` alone predicts it; warns when the rule clearly beats the majority."""
-    out = {}
-    for label in ("language", "source"):
-        if tracks[label].nunique() < 2 or tracks["has_lyrics"].nunique() < 2:
-            continue
-        out[label] = has_lyrics_leakage(tracks["has_lyrics"].to_numpy(), tracks[label].to_numpy())
-        if out[label]["rule_accuracy"] > out[label]["majority_accuracy"] + 0.1:
-            log.warning("'has lyrics' alone predicts %s (%.0f%% vs %.0f%% majority): scores "
-                        "against %s partly reflect which tracks have lyrics", label,
-                        100 * out[label]["rule_accuracy"], 100 * out[label]["majority_accuracy"],
-                        label)
-    return out
 
 
 def embeddings_2d(z: np.ndarray, cfg, *, seed: int):
