@@ -57,9 +57,14 @@ def test_experiment_preset_sets_keys_across_groups_and_the_command_line_wins(tmp
     for name in ("vae", "vade"):
         cfg = compose(f"model={name}", "experiment=feature_table")
         assert cfg.model.name == name
-        assert (cfg.latent_dim, cfg.model.latent_dim) == (128, 128)
+        assert (cfg.latent_dim, cfg.model.latent_dim) == (57, 57)
         assert cfg.model.hidden_dims == (512, 256) and cfg.model.beta == 0.003
+        assert cfg.model.input == "audio"
         assert cfg.train == base.train and cfg.seed == base.seed
+        # The preset fits the table it is for: 57 feature columns, no lyrics.
+        from genrevae.models.registry import build_model
+
+        assert build_model(cfg.model, (57,), n_conditions=0, n_components=10).latent_dim == 57
     cfg = compose("experiment=feature_table", "latent_dim=64", "model.beta=0.5")
     assert (cfg.model.latent_dim, cfg.model.beta, cfg.model.hidden_dims) == (64, 0.5, (512, 256))
 

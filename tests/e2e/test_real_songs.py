@@ -71,16 +71,38 @@ def test_previews_with_hybrid_input(project, previews):
 
 
 def test_previews_with_cvae_conditioned_on_language(project, previews):
+    # Character n-grams: a lyrics backend for two languages that share no vocabulary.
     proc = _previews_run(project, previews, "previews-cvae", "model=cvae",
-                         "model.input=hybrid")
-    # The features of the previous run are reused: only the model changed.
-    assert "train" in stages_run(proc.stdout)
-    assert not stages_run(proc.stdout) & {"prepare", "extract_audio", "embed_lyrics"}
+                         "model.input=hybrid", "lyrics=char")
+    # The audio features of the previous run are reused: only the lyrics and model changed.
+    assert {"embed_lyrics", "train"} <= stages_run(proc.stdout)
+    assert not stages_run(proc.stdout) & {"prepare", "extract_audio"}
     import torch
 
     checkpoint = torch.load(project.root / "models/model.pt", weights_only=True)
     meta = checkpoint["meta"]
     assert meta["condition"] == "language" and meta["condition_categories"] == ["de", "en"]
+    head = json.loads((project.root / "metrics/headline.json").read_text())
+    assert head["nmi_lang"] is not None
+
+
+def test_previews_with_audio_input(project, previews):
+    proc = _previews_run(project, previews, "previews-audio", "model.input=audio")
+    assert "train" in stages_run(proc.stdout)
+    metrics = json.loads((project.root / "metrics/eval.json").read_text())
+    # The lyrics alone, apart from any model: a probe for genre and one for language.
+    probe = metrics["leakage"]["lyrics_probe"]
+    assert probe["language"] is not None and 0.0 <= probe["language"]["accuracy"] <= 1.0
+
+
+def test_previews_with_sentence_embeddings_of_the_lyrics(project, previews):
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        pytest.skip("the optional sentence extra is not installed (make test installs it)")
+    proc = _previews_run(project, previews, "previews-sentence", "model.input=lyrics",
+                         "lyrics=sentence")
+    assert {"embed_lyrics", "train"} <= stages_run(proc.stdout)
     head = json.loads((project.root / "metrics/headline.json").read_text())
     assert head["nmi_lang"] is not None
 
