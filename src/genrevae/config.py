@@ -432,9 +432,8 @@ def _validate_data(d: DataConfig) -> None:
 
 
 def _validate_split(d: DataConfig) -> None:
-    # Imported here: the list of shipped splits lives with the split code, which imports
-    # this module.
-    from genrevae.data.splits import NAMED_SPLITS, RANDOM, list_folder
+    # Imported here: the split code imports this module.
+    from genrevae.data.split_lists import NAMED_SPLITS, RANDOM, list_folder
 
     if not d.split.strip():
         _fail("data.split", f"must be {RANDOM}, one of {', '.join(NAMED_SPLITS)} or a folder "

@@ -15,13 +15,8 @@ import soundfile as sf
 
 from genrevae.config import DataConfig, from_dict
 from genrevae.data import sources
-from genrevae.data.splits import (
-    NAMED_DIR,
-    NAMED_SPLITS,
-    apply_split_lists,
-    list_folder,
-    read_split_lists,
-)
+from genrevae.data.split_lists import NAMED_DIR, NAMED_SPLITS, list_folder
+from genrevae.data.splits import apply_split_lists, read_split_lists
 from genrevae.errors import ConfigError, DataError
 from genrevae.features.audio import handcrafted_columns
 

@@ -19,19 +19,14 @@ import numpy as np
 import pandas as pd
 
 from genrevae.data.lyrics import normalise_key
+from genrevae.data.split_lists import LIST_FILES, RANDOM, list_folder
 from genrevae.errors import DataError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-RANDOM = "random"
 # Clustering into genres and scoring on held-out tracks needs two genres in every split.
 MIN_GENRES_PER_SPLIT = 2
-NAMED_DIR = Path(__file__).with_name("named_splits")
-# The splits shipped with the project: a folder each under NAMED_DIR.
-NAMED_SPLITS = tuple(sorted(p.name for p in NAMED_DIR.iterdir() if p.is_dir()))
-# File names of each list; ``valid.txt`` is how several published splits name it.
-LIST_FILES = {"train": ("train.txt",), "val": ("val.txt", "valid.txt"), "test": ("test.txt",)}
 
 
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
@@ -106,22 +101,6 @@ def strata_per_split(splits: Sequence[str], strata: Sequence[str]) -> dict[str, 
 
 
 # --- listed splits -------------------------------------------------------------------------
-
-
-def list_folder(split: str) -> Path:
-    """The folder holding the lists of ``split`` (a shipped name or a path).
-
-    Raises ``FileNotFoundError`` naming what is missing.
-    """
-    folder = NAMED_DIR / split if split in NAMED_SPLITS else Path(split)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{split!r} is neither {RANDOM}, a split shipped with the project "
-            f"({', '.join(NAMED_SPLITS)}), nor a folder")
-    for name, files in LIST_FILES.items():
-        if not any((folder / f).is_file() for f in files):
-            raise FileNotFoundError(f"{folder}: has no {' or '.join(files)} (the {name} list)")
-    return folder
 
 
 @dataclass(frozen=True)

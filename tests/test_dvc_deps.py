@@ -1,0 +1,111 @@
+"""Every package module a stage's script reaches through its imports (followed
+transitively, lazy imports inside functions included) is a dependency of that stage in
+dvc.yaml, so a change to it reruns the stage and no stale result is called up to date."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+SRC = ROOT / "src"
+PACKAGE = "genrevae"
+# Modules whose content cannot change a stage's outputs, beyond those that hold nothing but
+# a docstring and dunder constants (see _inert). Kept empty on purpose.
+ALLOWED: frozenset[str] = frozenset()
+
+
+def _inert(file: Path) -> bool:
+    """True for a module that runs no code: docstrings and ``__version__``-like constants
+    only (a package's __init__ that names it)."""
+    for node in ast.parse(file.read_text()).body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and all(
+                isinstance(t, ast.Name) and t.id.startswith("__") for t in node.targets):
+            continue
+        return False
+    return True
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of module ``name`` (``genrevae.data.splits``), or None if it names no module
+    (an attribute such as a function)."""
+    base = SRC.joinpath(*name.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imported(path: Path) -> set[str]:
+    """Names of the genrevae modules ``path`` imports, anywhere in it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == PACKAGE:
+            found.add(node.module)
+            # `from genrevae.data import clips` imports the module genrevae.data.clips.
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def reached(script: Path) -> set[Path]:
+    """Every package file ``script`` reaches: the modules it imports, the packages above
+    them (whose __init__ runs first), and so on."""
+    todo, seen = [script], set()
+    while todo:
+        path = todo.pop()
+        for name in _imported(path):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                file = _module_file(".".join(parts[:i]))
+                if file is not None and file not in seen:
+                    seen.add(file)
+                    todo.append(file)
+    return seen
+
+
+def _stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _covered(file: Path, deps: list[str]) -> bool:
+    rel = file.relative_to(ROOT)
+    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+
+
+@pytest.mark.parametrize("stage", sorted(_stages()))
+def test_every_module_a_stage_reaches_is_a_dependency(stage):
+    spec = _stages()[stage]
+    script = re.fullmatch(r"python (stages/\w+\.py)", spec["cmd"])
+    assert script, f"{stage}: cmd {spec['cmd']!r} is not `python stages/<name>.py`"
+    deps = [d for d in spec["deps"] if "${" not in d]
+    assert script[1] in deps, f"{stage}: its own script is not a dependency"
+    missing = sorted(str(f.relative_to(ROOT)) for f in reached(ROOT / script[1])
+                     if not _covered(f, deps) and not _inert(f)
+                     and str(f.relative_to(SRC)) not in ALLOWED)
+    assert not missing, f"{stage}: dvc.yaml deps miss modules its script reaches: {missing}"
+
+
+def test_a_module_that_runs_code_is_not_inert(tmp_path):
+    (tmp_path / "a.py").write_text('"""Doc."""\n\n__version__ = "1"\n')
+    (tmp_path / "b.py").write_text('"""Doc."""\n\nLIMIT = 3\n')
+    assert _inert(tmp_path / "a.py") and not _inert(tmp_path / "b.py")
+
+
+def test_the_import_walk_finds_lazy_and_from_imports(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("from genrevae.data import clips\n\n\ndef f():\n"
+                      "    import genrevae.evaluation.tracks\n")
+    names = {str(f.relative_to(SRC)) for f in reached(script)}
+    assert {"genrevae/data/clips.py", "genrevae/evaluation/tracks.py",
+            "genrevae/__init__.py", "genrevae/data/__init__.py"} <= names
