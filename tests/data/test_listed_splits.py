@@ -329,3 +329,27 @@ def test_shared_gtzan_table_on_the_fault_filtered_split(shared_data, params, tmp
     assert prepared.rejected["reason"].value_counts().to_dict() == {"not_in_split": 56,
                                                                     "duplicate": 14}
     assert m["artist"].notna().sum() >= 900
+
+
+def test_gtzan_and_banglabeats_a_list_splits_the_gtzan_part(tmp_path, params):
+    gtzan = tmp_path / "gtzan" / "Data" / "genres_original"
+    for g in ("blues", "jazz", "rock"):
+        for i in range(4):
+            _clip(gtzan / g / f"{g}.{i:05d}.wav")
+    bangla = tmp_path / "bangla" / "wavs3sec"
+    for g in ("folk", "rock"):
+        for n in range(1, 31):  # three songs of ten numbered clips
+            _clip(bangla / g / f"{n}.wav")
+    names = {s: [f"{g}/{g}.{i:05d}.wav" for g in ("blues", "jazz", "rock") for i in idx]
+             for s, idx in (("train", (0, 1)), ("val", (2,)), ("test", (3,)))}
+    lists = _lists(tmp_path / "lists", **names)
+    cfg = _cfg(params, name="gtzan", root=str(tmp_path / "gtzan"), split=str(lists),
+               extra_sources=[{"name": "banglabeats", "root": str(tmp_path / "bangla"),
+                               "language": "bangla"}])
+    m = _build(cfg, tmp_path).manifest
+    listed = m[m["source"] == "gtzan"].set_index("track_id")["split"]
+    assert listed.to_dict() == {f"gtzan/{n.split('/')[1][:-4]}": s
+                                for s, ns in names.items() for n in ns}
+    clips = m[m["source"] == "banglabeats"]
+    assert len(clips) == 60 and set(clips["split"]) == {"train", "val", "test"}
+    assert (clips.groupby("group")["split"].nunique() == 1).all()  # songs stay whole
