@@ -6,9 +6,9 @@ run to run, so they can be columns of `dvc exp show`, of the MLflow runs table a
 `genrevae compare`:
 
 - ``nmi``, ``ari``: against the target label, on the test split, scored per track: K-Means
-  on the mean of each track's latent means (the cluster stage's track assignments, the
-  ``track.mean`` method of the table), so a song counts once however many segments it
-  has (with one segment a track this is the segment score).
+  on the mean of each track's latent means, centres fit on the train tracks, each test
+  track taking the nearest (the cluster stage's track assignments, the ``track.mean``
+  method of the table), so a song counts once however many segments it has.
 - ``nmi_base``, ``ari_base``: the same for the better of the baselines (PCA of the input
   to the latent size, whitened PCA of the same size, the raw input: each on its own track
   means), each metric taking its own better baseline, so a margin is never measured
