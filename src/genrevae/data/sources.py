@@ -31,7 +31,8 @@ from genrevae.data.lyrics import (
     read_lyrics_table,
     read_metadata_table,
 )
-from genrevae.data.splits import listed_first, split_tracks
+from genrevae.data.split_lists import RANDOM
+from genrevae.data.splits import SplitLists, listed_first, read_split_lists, split_tracks
 from genrevae.data.tree import walk_tree
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.io import MANIFEST_COLUMNS, atomic_dir
@@ -186,10 +187,15 @@ def _present(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _drop_duplicates(tracks: list[dict], scan: _Scan, cfg: DataConfig) -> list[dict]:
-    """Keep one of files with identical bytes (the first, or the one data.split lists);
+def _split_lists(cfg: DataConfig) -> SplitLists | None:
+    """The lists of a listed data.split, read once per run; None for a random split."""
+    return None if cfg.split == RANDOM else read_split_lists(cfg.split)
+
+
+def _drop_duplicates(tracks: list[dict], scan: _Scan, lists: SplitLists | None) -> list[dict]:
+    """Keep one of files with identical bytes (the first, or the one ``lists`` name);
     reject the others."""
-    order = listed_first(cfg.split, [t["_keys"] if t["_main"] else () for t in tracks])
+    order = listed_first(lists, [t["_keys"] if t["_main"] else () for t in tracks])
     first: dict[str, str] = {}
     dropped = set()
     for i in order:
@@ -230,12 +236,14 @@ def build_audio_sources(cfg: DataConfig, *, seed: int, min_seconds: float) -> Pr
                 t["track_id"] = f"{source.name}/{t['track_id']}"
                 t["group"] = f"{source.name}/{t['group']}"
         scan.tracks += part.tracks
-    tracks = _drop_duplicates(scan.tracks, scan, cfg)
+    lists = _split_lists(cfg)
+    tracks = _drop_duplicates(scan.tracks, scan, lists)
     manifest = pd.DataFrame(tracks)
     if manifest["track_id"].duplicated().any():
         dup = manifest.loc[manifest["track_id"].duplicated(), "track_id"].head(3).tolist()
         raise DataError(f"track ids are not unique across the data root: {dup}")
-    return Prepared(_with_splits(manifest, cfg, seed, scan), _rejected_frame(scan.rejected))
+    return Prepared(_with_splits(manifest, cfg, seed, scan, lists),
+                    _rejected_frame(scan.rejected))
 
 
 # --- feature tables ------------------------------------------------------------------------
@@ -277,10 +285,11 @@ def build_features_table(
         scan.reject(raw.at[i, "filename"], "features_table", reason,
                     "no label" if finite[i] else "non-numeric or missing feature values")
     dup = np.zeros(len(raw), dtype=bool)  # duplicates among usable rows only
-    rows = np.flatnonzero(usable)
+    order = np.flatnonzero(usable)
     stems = raw["filename"].astype(str).map(lambda f: normalise_key(f).rsplit("/", 1)[-1])
-    rows = rows[listed_first(cfg.split, [(stems[i],) for i in rows])]
-    dup[rows] = feats.iloc[rows].duplicated(keep="first").to_numpy()
+    lists = _split_lists(cfg)
+    order = order[listed_first(lists, [(stems[i],) for i in order])]
+    dup[order] = feats.iloc[order].duplicated(keep="first").to_numpy()
     for i in np.flatnonzero(dup):
         scan.reject(raw.at[i, "filename"], "features_table", "duplicate",
                     "identical feature values to an earlier row")
@@ -288,7 +297,7 @@ def build_features_table(
     if not keep.any():
         raise DataError(f"{path}: no usable row ({_reason_summary(scan.rejected)})")
     rows = raw[keep].reset_index(drop=True)
-    keys = rows["filename"].astype(str).map(lambda f: normalise_key(f).rsplit("/", 1)[-1])
+    keys = stems[keep].reset_index(drop=True)
     track_id, segment = _table_track_ids(keys)
     table = pd.concat([pd.DataFrame({"track_id": track_id, "segment_index": segment}),
                        feats[keep].reset_index(drop=True)], axis=1)
@@ -308,7 +317,7 @@ def build_features_table(
     manifest = pd.DataFrame(tracks)
     log.info("feature table: %d rows -> %d tracks (%d rows left out)", len(table),
              len(manifest), len(scan.rejected))
-    manifest = _with_splits(manifest, cfg, seed, scan)
+    manifest = _with_splits(manifest, cfg, seed, scan, lists)
     # A track left out by the split leaves the table too.
     table = table[table["track_id"].isin(set(manifest["track_id"]))].reset_index(drop=True)
     return Prepared(manifest, _rejected_frame(scan.rejected), table)
@@ -354,21 +363,22 @@ def build_synthetic(cfg: DataConfig, *, seed: int, corpus_dir: str | Path) -> Pr
     manifest = pd.DataFrame(rows)
     log.info("synthetic corpus: %d tracks, %d genres, %d with lyrics", len(manifest),
              manifest["genre"].nunique(), manifest["lyrics"].notna().sum())
-    return Prepared(_with_splits(manifest, cfg, seed, _Scan()), _rejected_frame([]))
+    return Prepared(_with_splits(manifest, cfg, seed, _Scan(), None), _rejected_frame([]))
 
 
 # --- shared --------------------------------------------------------------------------------
 
 
-def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int, scan: _Scan) -> pd.DataFrame:
-    """The manifest with its split (tracks a split list leaves out go to ``scan``), columns
+def _with_splits(manifest: pd.DataFrame, cfg: DataConfig, seed: int, scan: _Scan,
+                 lists: SplitLists | None) -> pd.DataFrame:
+    """The manifest with its split (tracks ``lists`` leave out go to ``scan``), columns
     in order: the core ones, what EDA reports, then any kept from a metadata table."""
     keys = manifest["_keys"].tolist() if "_keys" in manifest else \
         [(t,) for t in manifest["track_id"]]
     main = manifest["_main"].to_numpy(dtype=bool) if "_main" in manifest else None
     f = cfg.fractions
     manifest, rejected = split_tracks(
-        manifest.drop(columns=["_keys", "_main"], errors="ignore"), keys, split=cfg.split,
+        manifest.drop(columns=["_keys", "_main"], errors="ignore"), keys, lists=lists,
         fractions=(f.train, f.val, f.test), seed=seed, main=main, left_out=scan.rejected)
     scan.rejected += rejected
     core = [*MANIFEST_COLUMNS, *EXTRA_COLUMNS]

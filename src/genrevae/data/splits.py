@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from genrevae.data.lyrics import normalise_key
-from genrevae.data.split_lists import LIST_FILES, RANDOM, list_folder
+from genrevae.data.split_lists import LIST_FILES, list_folder
 from genrevae.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,10 @@ def strata_per_split(splits: Sequence[str], strata: Sequence[str]) -> dict[str, 
 
 @dataclass(frozen=True)
 class SplitLists:
-    """The entries of each list (normalised keys, file order) and where each came from."""
+    """The entries of each list (normalised keys, file order) and where each came from;
+    ``name`` is the ``data.split`` value they were read for."""
 
+    name: str
     folder: Path
     entries: dict[str, list[str]]
     origin: dict[str, str]  # entry -> "train.txt:12"
@@ -132,7 +134,7 @@ def read_split_lists(split: str) -> SplitLists:
                                 f"{origin[key]}")
             origin[key] = where
             entries[name].append(key)
-    return SplitLists(folder, entries, origin)
+    return SplitLists(split, folder, entries, origin)
 
 
 def _last_part(key: str) -> str:
@@ -157,17 +159,17 @@ class KeyIndex:
         return self.full.get(entry) or self.stem.get(_last_part(entry), set())
 
 
-def listed_first(split: str, keys: Sequence[Sequence[str]]) -> np.ndarray:
-    """An order of the items (given as candidate keys) that puts the ones the lists of
-    ``split`` name first, otherwise unchanged: of two identical copies of a track, the one
-    kept is then the one a published list names (for GTZAN's fault-filtered split, 14 of
-    its tracks are the second copy of an excerpt)."""
-    if split == RANDOM:
+def listed_first(lists: SplitLists | None, keys: Sequence[Sequence[str]]) -> np.ndarray:
+    """An order of the items (given as candidate keys) that puts the ones ``lists`` name
+    first, otherwise unchanged (None, a random split: the order as it is): of two identical
+    copies of a track, the one kept is then the one a published list names (for GTZAN's
+    fault-filtered split, 14 of its tracks are the second copy of an excerpt)."""
+    if lists is None:
         return np.arange(len(keys))
-    entries = read_split_lists(split).origin
-    names = set(entries) | {_last_part(e) for e in entries}
-    listed = np.array([any(k in names or _last_part(k) in names
-                           for k in map(normalise_key, item)) for item in keys], dtype=bool)
+    items = KeyIndex(keys)
+    listed = np.zeros(len(keys), dtype=bool)
+    for entry in lists.origin:
+        listed[list(items.find(entry))] = True
     return np.argsort(~listed, kind="stable")
 
 
@@ -239,28 +241,29 @@ def _path_keys(path: str) -> tuple[str, str]:
 
 
 def split_tracks(
-    tracks: pd.DataFrame, keys: Sequence[Sequence[str]], *, split: str,
+    tracks: pd.DataFrame, keys: Sequence[Sequence[str]], *, lists: SplitLists | None,
     fractions: tuple[float, float, float], seed: int, main: Sequence[bool] | None = None,
     left_out: Sequence[dict] = (),
 ) -> tuple[pd.DataFrame, list[dict]]:
     """``tracks`` (with ``group``, ``genre``, ``source``) with a ``split`` column, and the
     rows to add to the rejections.
 
-    ``split`` is :data:`RANDOM` or a listed split (see :func:`list_folder`); a list applies
-    to the tracks of the main source (``main``, all when None; ``keys`` aligned with
-    ``tracks``), the tracks of extra sources are split at random. Main tracks in no list are
+    ``lists`` is None for a random split, else the lists of a listed one (see
+    :func:`read_split_lists`); they apply to the tracks of the main source (``main``, all
+    when None; ``keys`` aligned with ``tracks``), the tracks of extra sources are split at
+    random. Main tracks in no list are
     dropped and returned as rejections (reason ``not_in_split``); ``left_out`` (earlier
     rejection rows) lets a listed entry that names a file left out be told from one that
     names nothing.
     """
     tracks = tracks.reset_index(drop=True).copy()
     tracks["split"] = None
-    listed = np.ones(len(tracks), dtype=bool) if main is None else np.asarray(main, dtype=bool)
-    if split == RANDOM:
+    if lists is None:
         listed = np.zeros(len(tracks), dtype=bool)
+    else:
+        listed = np.ones(len(tracks), dtype=bool) if main is None else np.asarray(main, dtype=bool)
     rejected: list[dict] = []
     if listed.any():
-        lists = read_split_lists(split)
         gone = list(left_out)
         applied = apply_split_lists(lists, [keys[i] for i in np.flatnonzero(listed)],
                                     [_path_keys(r["path"]) for r in gone])
@@ -268,16 +271,16 @@ def split_tracks(
         if applied.listed_but_left_out:
             shown = ", ".join(f"{e} ({gone[i]['reason']})" for e, i in
                               list(applied.listed_but_left_out.items())[:5])
-            log.warning("data.split=%s: %d listed tracks were left out earlier: %s", split,
-                        len(applied.listed_but_left_out), shown)
-        for row in tracks[listed & tracks["split"].isna().to_numpy()].itertuples():
+            log.warning("data.split=%s: %d listed tracks were left out earlier: %s",
+                        lists.name, len(applied.listed_but_left_out), shown)
+        unlisted = listed & tracks["split"].isna().to_numpy()
+        for row in tracks[unlisted].itertuples():
             rejected.append({"path": row.path, "source": row.source, "reason": "not_in_split",
                              "detail": f"in none of the train, val and test lists of "
-                                       f"data.split={split}"})
-        tracks = tracks[~(listed & tracks["split"].isna().to_numpy())]
-        listed = listed[tracks.index]
-        tracks = tracks.reset_index(drop=True)
-        log.info("data.split=%s: %s listed tracks; %d in no list left out", split,
+                                       f"data.split={lists.name}"})
+        tracks = tracks[~unlisted].reset_index(drop=True)
+        listed = listed[~unlisted]
+        log.info("data.split=%s: %s listed tracks; %d in no list left out", lists.name,
                  ", ".join(f"{n} {k}" for k, n in
                            tracks.loc[listed, "split"].value_counts().reindex(SPLITS).items()),
                  len(rejected))

@@ -51,17 +51,15 @@ def cluster_tracks(
     track's cluster is what a new song would get (the headline is scored on these); a
     clustering of every track at once would be the transductive variant.
     """
-    out: pd.DataFrame | None = None
+    ids, train_share = track_means(np.asarray(is_train, dtype=float)[:, None], track_ids)
+    train = train_share[:, 0] > 0.5  # a track's segments share its split
+    out = pd.DataFrame({"track_id": ids})
     for rep, x in reps.items():
-        ids, means = track_means(x, track_ids)
-        _, train_share = track_means(np.asarray(is_train, dtype=float)[:, None], track_ids)
-        train = train_share[:, 0] > 0.5  # a track's segments share its split
-        if out is None:
-            out = pd.DataFrame({"track_id": ids})
+        _, means = track_means(x, track_ids)
         fit = means[train] if train.sum() >= 2 else means
         model = KMeans(n_clusters=min(k, len(fit)), n_init=n_init, random_state=seed).fit(fit)
         out[f"{rep}.{ALGORITHM}"] = model.predict(means)
-    return out if out is not None else pd.DataFrame({"track_id": []})
+    return out
 
 
 def track_labels(segments: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
