@@ -8,14 +8,8 @@ a refused `dvc exp run -S ...` costs no metrics or plots.
 Writes paths.checked. Its bytes never change, so a passing check reruns nothing after it.
 """
 
-from genrevae.io import save_json
-from genrevae.stage import run_stage
-
-
-def main(cfg, args):
-    # run_stage has already loaded and validated every section of the params.
-    save_json(cfg.paths.checked, {"params": "valid"})
-
+from genrevae.pipeline import check
+from genrevae.pipeline.runner import run_stage
 
 if __name__ == "__main__":
-    run_stage(main, __doc__)
+    run_stage(lambda cfg, args: check.run(cfg), __doc__)

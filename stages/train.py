@@ -7,84 +7,8 @@ paths.latent (n_seg, latent_dim; NaN rows for segments the input cannot encode),
 paths.train_metrics, paths.loss_history and paths.loss_plot.
 """
 
-import numpy as np
-import pandas as pd
-
-from genrevae import plots
-from genrevae.config import to_dict
-from genrevae.errors import DataError
-from genrevae.features.fuse import load_scalers
-from genrevae.io import load_csv, save_csv, save_json, save_npy
-from genrevae.model_input import load_model_input
-from genrevae.models.registry import build_model
-from genrevae.stage import log, run_stage, seed_everything
-from genrevae.training import fit, latent_means, resolve_device, save_checkpoint
-
-
-def main(cfg, args):
-    seed_everything(cfg.seed)  # again, now that torch is imported
-    segments = load_csv(cfg.paths.segments)
-    inp = load_model_input(cfg, segments)
-    split = segments["split"].to_numpy()
-    train, val = inp.usable & (split == "train"), inp.usable & (split == "val")
-    if train.sum() < 2:
-        raise DataError(f"model.input={cfg.model.input}: fewer than 2 usable train segments")
-    n_components = cfg.model.n_components or int(segments["genre"].nunique())
-    n_conditions = 0 if inp.conditions is None else inp.conditions.shape[1]
-    model = build_model(cfg.model, inp.x.shape[1:], n_conditions=n_conditions,
-                        n_components=n_components)
-    if cfg.model.whiten:
-        if inp.observed is not None and not inp.observed[inp.usable].all():
-            raise DataError(f"model.whiten: model.input={cfg.model.input} has unobserved entries "
-                            "(tracks without lyrics); whiten a fully observed input (audio) or "
-                            "set model.whiten=false")
-        model.fit_whitening(inp.x[train])
-        if model.variational and cfg.model.beta >= 1.0:
-            log.warning("model.whiten with model.beta=%g: every whitened direction has the "
-                        "decoder's unit noise variance, so a beta of 1 or more can leave the "
-                        "latent unused; a beta below 1 (e.g. 0.1) is the usual choice",
-                        cfg.model.beta)
-    log.info("training %s on %s input: %d train / %d val segments, %s -> %d dims",
-             cfg.model.name, cfg.model.input, train.sum(), val.sum(), inp.x.shape[1:],
-             cfg.model.latent_dim)
-
-    def rows(a, sel):
-        return None if a is None else a[sel]
-
-    def init_prior(m):  # VaDE: fit the mixture prior on the pre-trained latent means
-        m.init_prior(latent_means(m, inp.x[train]), seed=cfg.seed)
-
-    result = fit(
-        model, inp.x[train], inp.x[val], mask_train=rows(inp.observed, train),
-        mask_val=rows(inp.observed, val), c_train=rows(inp.conditions, train),
-        c_val=rows(inp.conditions, val), beta=cfg.model.beta, epochs=cfg.train.epochs,
-        batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-        patience=cfg.train.patience, kl_warmup_epochs=cfg.train.kl_warmup_epochs,
-        free_bits=cfg.model.free_bits, input_dropout=cfg.model.input_dropout,
-        pretrain_epochs=cfg.model.pretrain_epochs,
-        on_pretrained=init_prior if cfg.model.name == "vade" else None,
-        seed=cfg.seed, device=resolve_device(cfg.train.device),
-    )
-    z = np.full((len(inp.x), cfg.model.latent_dim), np.nan, dtype=np.float32)
-    z[inp.usable] = latent_means(model, inp.x[inp.usable], rows(inp.conditions, inp.usable))
-
-    meta = {**inp.meta, "input_shape": list(inp.x.shape[1:]), "n_conditions": n_conditions,
-            "n_components": n_components, "best_epoch": result.best_epoch,
-            "features": to_dict(cfg)["features"],
-            "fuse": load_scalers(cfg.paths.fused) if cfg.model.input != "mel" else None}
-    save_checkpoint(cfg.paths.model, model.cpu(), cfg.model, meta)
-    save_npy(cfg.paths.latent, z)
-    best = result.history[result.best_epoch - 1]
-    save_json(cfg.paths.train_metrics, {
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        **{k: v for k, v in best.items() if k != "epoch"},
-    })
-    save_csv(cfg.paths.loss_history, pd.DataFrame(result.history))
-    plots.loss_curves(result.history, cfg.paths.loss_plot, best_epoch=result.best_epoch)
-    log.info("best epoch %d: val loss %.3f (recon %.3f, KL %.3f)", result.best_epoch,
-             best["val_loss"], best["val_recon"], best["val_kl"])
-
+from genrevae.pipeline import train
+from genrevae.pipeline.runner import run_stage
 
 if __name__ == "__main__":
-    run_stage(main, __doc__)
+    run_stage(lambda cfg, args: train.run(cfg), __doc__)

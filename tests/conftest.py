@@ -1,5 +1,6 @@
-"""Shared fixtures: a seeded rng, the project's real config shrunk to tiny sizes, and the
-real music in ../shared/data (tests that need it skip cleanly when it is absent)."""
+"""Shared fixtures: a seeded rng, the project's real config composed small
+(experiment=tiny), and the real music in ../shared/data (tests that need it skip cleanly
+when it is absent)."""
 
 from __future__ import annotations
 
@@ -26,24 +27,26 @@ def params() -> dict:
     return load_params(ROOT / "params.yaml")
 
 
-def tiny_params(params: dict) -> dict:
-    """The real params, shrunk: 4 genres x 4 tracks of 6 s, 3 epochs."""
-    p = copy.deepcopy(params)
-    p["data"]["synthetic"].update(genres=["blues", "classical", "hiphop", "metal"],
-                                  tracks_per_genre=4, duration=6.0)
-    p["features"]["n_jobs"] = 1
-    p["lyrics"]["dim"] = 4
-    p["train"].update(epochs=3, batch_size=8, patience=3)
-    p["latent_dim"] = 4
-    p["model"]["hidden_dims"] = [16, 8]
-    p["cluster"]["dbscan_min_samples"] = 3
-    p["evaluate"].update(tsne_perplexity=5.0, n_reconstructions=2)
-    return p
+@pytest.fixture(scope="session")
+def tiny_composed(tmp_path_factory) -> dict:
+    """conf/ composed with ``experiment=tiny`` (conf/experiment/tiny.yaml), as `dvc exp
+    run -S experiment=tiny` composes it: the small configuration the e2e tests run too."""
+    from genrevae.compose import compose_params
+
+    out = tmp_path_factory.mktemp("tiny") / "params.yaml"
+    compose_params(["experiment=tiny"], conf_dir=ROOT / "conf", output=out)
+    return load_params(out)
 
 
 @pytest.fixture
-def tiny_cfg(params: dict) -> Config:
-    return from_dict(tiny_params(params))
+def tiny_params(tiny_composed: dict) -> dict:
+    """A fresh copy of the tiny params (4 genres x 4 tracks of 6 s, 3 epochs) to edit."""
+    return copy.deepcopy(tiny_composed)
+
+
+@pytest.fixture
+def tiny_cfg(tiny_params: dict) -> Config:
+    return from_dict(tiny_params)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from genrevae.config import Config, from_dict, to_dict
 from genrevae.features.fuse import fuse_features, save_fused
-from genrevae.model_input import load_model_input, one_hot, standardise_mel
+from genrevae.model_input import InputTransform, load_model_input, one_hot, standardise_mel
 
 N_MELS, FRAMES = 6, 9
 
@@ -77,10 +77,10 @@ def test_mel_input_standardised_on_train_segments(artifacts) -> None:
     np.testing.assert_allclose(inp.x[train].mean(axis=(0, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(inp.x[train].std(axis=(0, 2)), 1.0, atol=1e-4)
     assert np.abs(inp.x[~train].mean(axis=(0, 2))).max() > 1e-3  # not fit on every row
-    np.testing.assert_allclose(inp.x, standardise_mel(mel, np.asarray(inp.meta["mel_mean"]),
-                                                      np.asarray(inp.meta["mel_std"])), atol=1e-6)
+    np.testing.assert_allclose(inp.x, standardise_mel(mel, np.asarray(inp.transform.mel_mean),
+                                                      np.asarray(inp.transform.mel_std)), atol=1e-6)
     assert inp.observed is None and inp.conditions is None and inp.usable.all()
-    assert inp.meta["input"] == "mel"
+    assert inp.transform.kind == "mel" and inp.transform.fuse is None
     assert inp.flat().shape == (len(mel), N_MELS * FRAMES)
 
 
@@ -94,7 +94,8 @@ def test_feature_inputs_come_from_the_fused_arrays(artifacts, kind: str) -> None
     assert inp.observed.shape == inp.x.shape
     expected_usable = fused.has_lyrics if kind == "lyrics" else np.ones(12, dtype=bool)
     np.testing.assert_array_equal(inp.usable, expected_usable)
-    assert inp.conditions is None and inp.meta == {"input": kind}
+    assert inp.conditions is None and inp.transform.kind == kind
+    assert inp.transform.fuse == fused.scalers and inp.transform.condition is None
 
 
 def test_cvae_condition_categories_from_train_split(artifacts) -> None:
@@ -102,9 +103,9 @@ def test_cvae_condition_categories_from_train_split(artifacts) -> None:
     train gets a zero row; the default is the train majority."""
     segments, _, _, config = artifacts
     inp = load_model_input(config("cvae", "hybrid", "language"), segments)
-    assert inp.meta["condition"] == "language"
-    assert inp.meta["condition_categories"] == ["bn", "en"]
-    assert inp.meta["condition_default"] == "en"
+    t = inp.transform
+    assert (t.condition, t.condition_categories, t.condition_default) == (
+        "language", ["bn", "en"], "en")
     expected = one_hot(segments["language"], ["bn", "en"])
     np.testing.assert_array_equal(inp.conditions, expected)
     assert inp.conditions.shape == (12, 2)
@@ -124,4 +125,40 @@ def test_model_input_is_deterministic(artifacts) -> None:
     for args in [("conv_vae", "mel"), ("cvae", "hybrid", "language")]:
         a, b = load_model_input(config(*args), segments), load_model_input(config(*args), segments)
         np.testing.assert_array_equal(a.x, b.x)
-        assert a.meta == b.meta
+        assert a.transform == b.transform
+
+
+@pytest.mark.parametrize(("name", "kind", "condition"), [
+    ("conv_vae", "mel", None), ("cvae", "hybrid", "language"), ("vae", "audio", None)])
+def test_transform_record_round_trips_and_applies_alike(artifacts, name, kind, condition) -> None:
+    """The checkpoint's record of the transform rebuilds it exactly, and applied to the
+    artifacts it gives the input the fit gave, bit for bit (as evaluate uses it)."""
+    segments, _, _, config = artifacts
+    cfg = config(name, kind, condition)
+    fitted = InputTransform.fit(cfg, segments)
+    restored = InputTransform.from_record(json.loads(json.dumps(fitted.record())))
+    assert restored == fitted
+    a, b = fitted.apply(cfg, segments), load_model_input(cfg, segments, restored)
+    np.testing.assert_array_equal(a.x, b.x)
+    if a.conditions is not None:
+        np.testing.assert_array_equal(a.conditions, b.conditions)
+
+
+def test_new_audio_gets_the_pipeline_arithmetic(artifacts, rng) -> None:
+    """from_audio (what predict uses) standardises a new song's features with the fuse
+    scalers exactly as fuse did for the corpus: the corpus's own rows come back bit for bit;
+    in a hybrid input the lyrics block is the train mean (0)."""
+    n = 12
+    segments, _, _, config = artifacts
+    audio = rng.normal(size=(n, 5)).astype(np.float32) * 3 + 1
+    fused = fuse_features(audio, np.full((6, 3), np.nan), np.repeat(np.arange(6), 2),
+                          (segments["split"] == "train").to_numpy(), audio_weight=2.0,
+                          lyrics_weight=0.5)
+    fuse_dir = config("vae", "audio").paths.fused
+    save_fused(fuse_dir, fused)
+    for kind in ("audio", "hybrid"):
+        t = InputTransform.fit(config("vae", kind), segments)
+        x = t.from_audio(np.zeros((n, N_MELS, FRAMES), dtype=np.float32), audio)
+        np.testing.assert_array_equal(x, getattr(fused, kind))
+    with pytest.raises(ValueError, match="lyrics"):
+        InputTransform.fit(config("vae", "lyrics"), segments).from_audio(None, audio)

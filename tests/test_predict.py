@@ -1,13 +1,16 @@
-"""`genrevae predict` against a real tiny pipeline: the stage scripts run in a temporary
-folder, then new songs (any rate, stereo, short, broken) are predicted, and a corpus track
-predicts exactly the latent the pipeline computed for it."""
+"""`genrevae predict` against a real tiny pipeline: the stages' functions
+(genrevae.pipeline) run in-process in a temporary folder on experiment=tiny, then new
+songs (any rate, stereo, short, broken) are predicted, and a corpus track predicts
+exactly the latent the pipeline computed for it."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
+import importlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,8 +25,10 @@ import torch
 import yaml
 
 from genrevae.cli import main as cli_main
+from genrevae.config import load_config, load_params
+from genrevae.pipeline.runner import seed_everything
 from genrevae.predict import Predictor
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT
 
 GENRES = ["blues", "classical", "hiphop", "metal"]
 LATENT_DIM = 4
@@ -31,23 +36,31 @@ STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster"
 
 
 def run_stages(root: Path, stages=STAGES) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
-    for stage in stages:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "stages" / f"{stage}.py"), "--params", "params.yaml"],
-            cwd=root, env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert proc.returncode == 0, f"stage {stage} failed:\n{proc.stderr[-3000:]}"
+    """Each stage's ``run`` in-process, in ``root``, on its params.yaml, seeded as a stage
+    process is (the global switches seeding sets are restored after)."""
+    cfg = load_config(root / "params.yaml")
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    with pytest.MonkeyPatch.context() as mp, contextlib.chdir(root):
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        try:
+            for stage in stages:
+                seed_everything(cfg.seed)
+                module = importlib.import_module(f"genrevae.pipeline.{stage}")
+                if stage == "evaluate":
+                    module.run(cfg, load_params(root / "params.yaml"))
+                else:
+                    module.run(cfg)
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, params) -> Path:
+def pipeline(tmp_path_factory, tiny_composed) -> Path:
     """A tiny pipeline (4 genres x 4 synthetic tracks of 6 s, hybrid input) run stage by
     stage in a temporary folder; returns that folder."""
     root = tmp_path_factory.mktemp("pipeline")
-    p = tiny_params(params)
-    p["train"]["device"] = "cpu"
-    assert p["model"]["input"] == "hybrid"
+    p = copy.deepcopy(tiny_composed)
+    assert p["model"]["input"] == "hybrid" and p["train"]["device"] == "cpu"
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     run_stages(root)
     return root
@@ -327,9 +340,8 @@ def test_tracks_with_lyrics_differ_from_their_pipeline_latent(pipeline, models, 
 # ---------------------------------------------------------------- other inputs: mel, condition
 
 
-def _variant_params(params: dict, name: str) -> dict:
-    p = tiny_params(params)
-    p["train"]["device"] = "cpu"
+def _variant_params(tiny: dict, name: str) -> dict:
+    p = copy.deepcopy(tiny)
     if name == "vae_whiten":
         p["model"].update(name="vae", input="audio", whiten=True)
     else:
@@ -339,14 +351,14 @@ def _variant_params(params: dict, name: str) -> dict:
 
 
 @pytest.fixture(scope="module", params=["conv_vae", "cvae", "vae_whiten"])
-def variant(request, tmp_path_factory, pipeline: Path, params) -> tuple[str, Path]:
+def variant(request, tmp_path_factory, pipeline: Path, tiny_composed) -> tuple[str, Path]:
     """The train stage re-run on the pipeline's features with another model (log-mel input,
     a condition, or whitened audio input). Only latents are compared, so the hybrid run's
     probe is reused (the latent dimension is the same) instead of running cluster and
     evaluate again."""
     name = request.param
     root = tmp_path_factory.mktemp(name)
-    p = _variant_params(params, name)
+    p = _variant_params(tiny_composed, name)
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     for part in ("data/prepared", "data/features"):
         shutil.copytree(pipeline / part, root / part)
@@ -403,10 +415,11 @@ def test_cvae_condition_default_and_unknown_value(capsys, variant, corpus) -> No
     assert err.startswith("error:") and "klingon" in err
 
 
-def test_whitening_refuses_input_with_unobserved_entries(tmp_path, pipeline: Path, params) -> None:
-    """Hybrid input has no lyrics block for instrumental tracks: whitening it is refused with
-    one error naming model.whiten, and no checkpoint is written."""
-    p = _variant_params(params, "vae_whiten")
+def test_whitening_refuses_input_with_unobserved_entries(tmp_path, pipeline: Path,
+                                                         tiny_composed) -> None:
+    """Hybrid input has no lyrics block for instrumental tracks: the train stage's script
+    refuses to whiten it with one error naming model.whiten, and writes no checkpoint."""
+    p = _variant_params(tiny_composed, "vae_whiten")
     p["model"]["input"] = "hybrid"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     for part in ("data/prepared", "data/features"):
@@ -422,7 +435,7 @@ def test_whitening_refuses_input_with_unobserved_entries(tmp_path, pipeline: Pat
 def test_whitened_hybrid_model_is_refused(capsys, tmp_path, variant, songs) -> None:
     """A model that whitens hybrid input (possible when every track has lyrics) cannot take
     a new song, which has none: one clear error instead of a latent from unseen input."""
-    from genrevae.training import load_checkpoint
+    from genrevae.models.checkpoint import load_checkpoint
 
     _, root = variant
     ckpt = load_checkpoint(root / "models" / "model.pt")

@@ -1,4 +1,5 @@
-"""The training loop (loss, history, early stopping, seeding), latent means and checkpoints."""
+"""The training loop: loss, history, early stopping, seeding, warm-up, free bits, the
+model's set-up hooks, input dropout."""
 
 from __future__ import annotations
 
@@ -12,17 +13,8 @@ import torch
 from genrevae.config import ModelConfig
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.vae import VAE, kl_divergence
-from genrevae.stage import seed_everything
-from genrevae.training import (
-    beta_at,
-    fit,
-    latent_means,
-    load_checkpoint,
-    load_model,
-    reconstruct,
-    resolve_device,
-    save_checkpoint,
-)
+from genrevae.pipeline.runner import seed_everything
+from genrevae.training import beta_at, fit, resolve_device
 
 HISTORY_KEYS = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
                 "val_kl"}
@@ -205,138 +197,6 @@ def test_empty_validation_uses_training_rows(data: tuple[np.ndarray, np.ndarray]
         result.history[result.best_epoch - 1]["val_loss"], rel=1e-5)
 
 
-@pytest.fixture
-def trained(data: tuple[np.ndarray, np.ndarray]) -> VAE:
-    model = new_model()
-    train(model, data, epochs=2)
-    return model
-
-
-def test_latent_means_keep_input_order(trained: VAE, rng: np.random.Generator) -> None:
-    """latent_means(x[perm]) == latent_means(x)[perm]."""
-    x = manifold(rng, 50)
-    perm = rng.permutation(len(x))
-    z = latent_means(trained, x)
-    assert z.shape == (50, LATENT_DIM) and z.dtype == np.float32
-    np.testing.assert_allclose(latent_means(trained, x[perm]), z[perm], rtol=1e-5, atol=1e-6)
-
-
-def test_latent_means_equal_encoder_mean(trained: VAE, rng: np.random.Generator) -> None:
-    """The rows are exactly model.encode(x)[0]."""
-    x = manifold(rng, 20)
-    with torch.no_grad():
-        mu, _ = trained.encode(torch.as_tensor(x))
-    np.testing.assert_allclose(latent_means(trained, x), mu.numpy(), rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("batch_size", [1, 3, 7, 50, 4096])
-def test_latent_means_batch_size_invariant(
-    trained: VAE, rng: np.random.Generator, batch_size: int
-) -> None:
-    """The batch size changes nothing (LayerNorm is per row, no batch statistics)."""
-    x = manifold(rng, 23)
-    np.testing.assert_allclose(latent_means(trained, x, batch_size=batch_size),
-                               latent_means(trained, x), rtol=1e-5, atol=1e-6)
-
-
-def test_latent_means_empty(trained: VAE) -> None:
-    """No rows in, an empty (0, latent_dim) array out."""
-    z = latent_means(trained, np.zeros((0, INPUT_DIM), dtype=np.float32))
-    assert z.shape == (0, LATENT_DIM)
-
-
-def test_latent_means_sets_eval_mode(trained: VAE, rng: np.random.Generator) -> None:
-    """Called on a model left in train mode it still returns deterministic means."""
-    x = manifold(rng, 10)
-    trained.train()
-    a = latent_means(trained, x)
-    trained.train()
-    np.testing.assert_array_equal(a, latent_means(trained, x))
-    assert not trained.training
-
-
-def test_reconstruct_shape_and_value(trained: VAE, rng: np.random.Generator) -> None:
-    """reconstruct returns an array shaped like x equal to decode(mu)."""
-    x = manifold(rng, 13)
-    out = reconstruct(trained, x)
-    assert out.shape == x.shape
-    with torch.no_grad():
-        expected = trained.decode(trained.encode(torch.as_tensor(x))[0]).numpy()
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-
-
-def test_checkpoint_round_trip(trained: VAE, tmp_path, rng: np.random.Generator) -> None:
-    """Weights, model config and meta saved and loaded rebuild a model with identical outputs."""
-    path = tmp_path / "sub" / "model.pt"
-    cfg = model_config()
-    meta = {"input_shape": [INPUT_DIM], "n_conditions": 0, "n_components": 5, "input": "audio"}
-    save_checkpoint(path, trained, cfg, meta)
-    assert path.is_file()
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left over
-    ckpt = load_checkpoint(path)
-    assert ckpt["meta"] == meta
-    assert ckpt["model"]["latent_dim"] == LATENT_DIM
-    torch.manual_seed(99)  # a differently initialised model
-    restored = VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
-    x = manifold(rng, 8)
-    assert not np.allclose(latent_means(restored, x), latent_means(trained, x))
-    restored.load_state_dict(ckpt["state_dict"])
-    np.testing.assert_array_equal(latent_means(restored, x), latent_means(trained, x))
-    np.testing.assert_array_equal(reconstruct(restored, x), reconstruct(trained, x))
-    loaded, loaded_cfg, loaded_meta = load_model(path)
-    assert isinstance(loaded, VAE) and not loaded.training
-    assert loaded_cfg == cfg and loaded_meta == meta
-    np.testing.assert_array_equal(latent_means(loaded, x), latent_means(trained, x))
-
-
-def test_checkpoint_bytes_depend_on_content_only(trained: VAE, tmp_path) -> None:
-    """The same weights saved twice, under different names, are the same bytes (so an
-    unchanged model never makes DVC rerun what depends on it)."""
-    cfg = model_config()
-    meta = {"input_shape": [INPUT_DIM], "n_conditions": 0, "n_components": 5, "input": "audio"}
-    save_checkpoint(tmp_path / "a" / "model.pt", trained, cfg, meta)
-    save_checkpoint(tmp_path / "b" / "other.pt", trained, cfg, meta)
-    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "other.pt").read_bytes()
-
-
-class _Payload:
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))  # creating the file proves the code ran
-
-
-def test_checkpoint_with_a_pickled_payload_is_refused_unrun(tmp_path) -> None:
-    from genrevae.errors import DataError
-
-    marker = tmp_path / "ran"
-    path = tmp_path / "model.pt"
-    torch.save({"state_dict": {}, "model": {}, "meta": {}, "x": _Payload(marker)}, path)
-    with pytest.raises(DataError, match="never loaded"):
-        load_model(path)
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing", "foreign"])
-def test_damaged_checkpoint_is_one_error_naming_it(trained: VAE, tmp_path, damage: str) -> None:
-    from genrevae.errors import DataError
-
-    path = tmp_path / "model.pt"
-    save_checkpoint(path, trained, model_config(), {"input_shape": [INPUT_DIM]})
-    if damage == "truncated":
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    elif damage == "garbage":
-        path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 8)
-    elif damage == "missing":
-        path.unlink()
-    else:
-        torch.save({"weights": torch.zeros(3)}, path)
-    with pytest.raises(DataError, match="dvc repro") as info:
-        load_model(path)
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
-
-
 def test_resolve_device_auto() -> None:
     """'auto' picks CUDA only when available (cpu on this machine)."""
     expected = "cuda" if torch.cuda.is_available() else "cpu"
@@ -405,22 +265,47 @@ def test_run_ending_inside_warmup_keeps_last_epoch(data: tuple[np.ndarray, np.nd
     assert val_loss(model, data[1], beta=last["beta"]) == pytest.approx(last["val_loss"], rel=1e-5)
 
 
+class _Hooked(VAE):
+    """A VAE that records when the training loop calls its set-up hooks."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        super().__init__(INPUT_DIM, LATENT_DIM, HIDDEN)
+        self.calls: list[tuple[str, int, int | None]] = []
+
+    def setup(self, x_train: np.ndarray) -> None:
+        self.calls.append(("setup", len(x_train), None))
+
+    def after_pretraining(self, x_train: np.ndarray, *, seed: int) -> None:
+        self.calls.append(("after_pretraining", len(x_train), seed))
+
+
 @pytest.mark.parametrize(("pretrain", "epochs", "calls"), [(0, 3, 0), (2, 2, 0), (2, 3, 1),
                                                            (2, 5, 1)])
-def test_on_pretrained_runs_once_after_pretraining(
+def test_model_hooks_run_at_their_moments(
     data: tuple[np.ndarray, np.ndarray], pretrain: int, epochs: int, calls: int
 ) -> None:
-    """on_pretrained runs once, before the first epoch after `pretrain_epochs`, on the model;
+    """setup runs once before the first epoch on the train rows; after_pretraining runs once,
+    before the first epoch after `pretrain_epochs`, on the train rows with the fit's seed;
     pre-training epochs have beta 0."""
-    model, seen = new_model(), []
-
-    def hook(m):
-        seen.append((m, len(seen)))
-
-    result = train(model, data, epochs=epochs, pretrain_epochs=pretrain, on_pretrained=hook)
-    assert len(seen) == calls
-    assert all(m is model for m, _ in seen)
+    model = _Hooked()
+    result = train(model, data, epochs=epochs, pretrain_epochs=pretrain, seed=5)
+    n = len(data[0])
+    assert model.calls == [("setup", n, None)] + [("after_pretraining", n, 5)] * calls
     assert [r["beta"] for r in result.history[:pretrain]] == [0.0] * min(pretrain, epochs)
+
+
+def test_whitened_vae_fits_its_whitening_in_setup(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The loop's setup hook fits a whitened VAE's whitening on the train rows, exactly as
+    fit_whitening does."""
+    torch.manual_seed(0)
+    model = VAE(INPUT_DIM, LATENT_DIM, HIDDEN, whiten=True)
+    train(model, data, epochs=1)
+    torch.manual_seed(0)
+    reference = VAE(INPUT_DIM, LATENT_DIM, HIDDEN, whiten=True)
+    reference.fit_whitening(data[0])
+    torch.testing.assert_close(model.whitening.mean, reference.whitening.mean)
+    torch.testing.assert_close(model.whitening.matrix, reference.whitening.matrix)
 
 
 # ---------------------------------------------------------------- free bits
@@ -502,14 +387,14 @@ def variant(name: str, seed: int = 0):
 def test_latent_rows_follow_input_rows_whatever_the_shuffle(name: str, fit_seed: int,
                                                             rng: np.random.Generator) -> None:
     """After training with a shuffled loader (any seed), latent_means(x[perm], c[perm]) ==
-    latent_means(x, c)[perm], and row i is the encoding of input row i alone."""
+    x.latent_means(c)[perm], and row i is the encoding of input row i alone."""
     model, x, c = variant(name)
     fit(model, x[:40], x[40:], c_train=None if c is None else c[:40],
         c_val=None if c is None else c[40:], beta=1.0, epochs=2, batch_size=8, lr=1e-2,
         seed=fit_seed, progress=False)
     perm = rng.permutation(len(x))
-    z = latent_means(model, x, c, batch_size=16)
-    zp = latent_means(model, x[perm], None if c is None else c[perm], batch_size=7)
+    z = model.latent_means(x, c, batch_size=16)
+    zp = model.latent_means(x[perm], None if c is None else c[perm], batch_size=7)
     np.testing.assert_allclose(zp, z[perm], rtol=1e-5, atol=1e-5)
     for i in (0, 17, 59):
         with torch.no_grad():
@@ -524,7 +409,7 @@ def test_cvae_latents_follow_their_own_condition(rng: np.random.Generator) -> No
     row by row, so c and x must be permuted together."""
     model, x, c = variant("cvae")
     perm = rng.permutation(len(x))
-    assert not np.allclose(latent_means(model, x, c[perm]), latent_means(model, x, c))
+    assert not np.allclose(model.latent_means(x, c[perm]), model.latent_means(x, c))
 
 
 class _Recording(VAE):
@@ -593,4 +478,4 @@ def test_denoising_model_learns_and_encodes_deterministically(
     first = result.history[0]["val_loss"]
     assert min(r["val_loss"] for r in result.history) < 0.6 * first
     x = rng.normal(size=(50, INPUT_DIM)).astype(np.float32)
-    np.testing.assert_array_equal(latent_means(model, x), latent_means(model, x))
+    np.testing.assert_array_equal(model.latent_means(x), model.latent_means(x))

@@ -1,22 +1,23 @@
-"""The model's input, built the same way by train, cluster, evaluate and predict.
+"""What the encoder sees, in one place: :class:`InputTransform`.
 
-Feature inputs (audio, lyrics, hybrid) come from the fused arrays; the ``mel`` input is
-the log-mel segments standardised per mel band with statistics of the train split; a
-cvae's condition is the one-hot of a label (categories from the train split). Everything
-here is deterministic in the pipeline's artifacts, so every stage rebuilds the identical
-input, and :attr:`ModelInput.meta` carries what a new song needs (see predict).
+The transform is fit on the train split (the fuse stage's scalers for feature inputs, the
+per-band log-mel statistics for ``mel``, the condition's categories for a cvae), saved
+with the checkpoint (:meth:`InputTransform.record`), and applied alike by the stages to
+the pipeline's artifacts (:meth:`InputTransform.apply`) and by ``genrevae predict`` to a
+new song's segments (:meth:`InputTransform.from_audio`). Everything here is deterministic
+in the pipeline's artifacts, so every stage rebuilds the identical input.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genrevae.config import Config
-from genrevae.features.fuse import load_input
+from genrevae.config import Config, to_dict
+from genrevae.features.fuse import load_input, load_scalers, standardise, weighted_concat
 from genrevae.io import load_npy
 
 
@@ -26,7 +27,7 @@ class ModelInput:
     observed: np.ndarray | None  # bool, like x: entries in the reconstruction loss
     usable: np.ndarray  # (n_seg,) bool: rows the model can encode
     conditions: np.ndarray | None  # (n_seg, n_categories) one-hot, cvae only
-    meta: dict[str, Any] = field(default_factory=dict)
+    transform: InputTransform | None = None
 
     def flat(self) -> np.ndarray:
         """x as (n_seg, n_features), for PCA and raw-feature baselines."""
@@ -50,26 +51,116 @@ def standardise_mel(mel: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     )
 
 
-def load_model_input(cfg: Config, segments: pd.DataFrame) -> ModelInput:
-    """The configured model's input for every segment of ``segments`` (the segment table)."""
-    is_train = (segments["split"] == "train").to_numpy()
-    meta: dict[str, Any] = {"input": cfg.model.input}
-    if cfg.model.input == "mel":
-        mel = load_npy(cfg.paths.mel, mmap=True)
-        train = np.asarray(mel[is_train], dtype=np.float64)
-        mean = train.mean(axis=(0, 2)).astype(np.float32)
-        std = np.maximum(train.std(axis=(0, 2)), 1e-3).astype(np.float32)
-        x = standardise_mel(mel, mean, std)
-        observed, usable = None, np.ones(len(x), dtype=bool)
-        meta.update(mel_mean=mean.tolist(), mel_std=std.tolist())
-    else:
-        x, observed, usable = load_input(cfg.paths.fused, cfg.model.input)
-    conditions = None
-    if cfg.model.name == "cvae" and cfg.model.condition:
-        label = segments[cfg.model.condition].astype(str)
-        train_values = label[is_train]
-        categories = sorted(train_values.unique())
-        conditions = one_hot(label, categories)
-        meta.update(condition=cfg.model.condition, condition_categories=categories,
-                    condition_default=str(train_values.mode().iloc[0]))
-    return ModelInput(x, observed, usable, conditions, meta)
+@dataclass(frozen=True)
+class InputTransform:
+    """How segments become the encoder's input, with everything fit on the train split.
+
+    ``kind`` is ``model.input``; ``features`` the features section a new song is
+    extracted with; ``fuse`` the fuse stage's train scalers and block weights (feature
+    inputs); ``mel_mean``/``mel_std`` the per-band train statistics (``mel``);
+    ``condition*`` a cvae's label, its train categories (one-hot columns, sorted) and the
+    train majority (a new song's default)."""
+
+    kind: str
+    features: dict[str, Any]
+    fuse: dict[str, Any] | None = None
+    mel_mean: list[float] | None = None
+    mel_std: list[float] | None = None
+    condition: str | None = None
+    condition_categories: list[str] | None = None
+    condition_default: str | None = None
+
+    # -- fit on the train split (the stages)
+
+    @classmethod
+    def fit(cls, cfg: Config, segments: pd.DataFrame) -> InputTransform:
+        """The configured model's transform, from the train rows of ``segments`` (the
+        segment table) and the pipeline's artifacts."""
+        is_train = (segments["split"] == "train").to_numpy()
+        kind = cfg.model.input
+        fit: dict[str, Any] = {}
+        if kind == "mel":
+            mel = load_npy(cfg.paths.mel, mmap=True)
+            train = np.asarray(mel[is_train], dtype=np.float64)
+            fit["mel_mean"] = train.mean(axis=(0, 2)).astype(np.float32).tolist()
+            fit["mel_std"] = np.maximum(train.std(axis=(0, 2)), 1e-3).astype(np.float32).tolist()
+        else:
+            fit["fuse"] = load_scalers(cfg.paths.fused)
+        if cfg.model.name == "cvae" and cfg.model.condition:
+            train_values = segments[cfg.model.condition].astype(str)[is_train]
+            fit.update(condition=cfg.model.condition,
+                       condition_categories=sorted(train_values.unique()),
+                       condition_default=str(train_values.mode().iloc[0]))
+        return cls(kind=kind, features=to_dict(cfg)["features"], **fit)
+
+    # -- saved with the checkpoint
+
+    def record(self) -> dict[str, Any]:
+        """Plain data for the checkpoint's meta (keys of absent parts left out, as
+        :meth:`from_record` expects)."""
+        out: dict[str, Any] = {"input": self.kind}
+        if self.kind == "mel":
+            out.update(mel_mean=self.mel_mean, mel_std=self.mel_std)
+        if self.condition:
+            out.update(condition=self.condition, condition_categories=self.condition_categories,
+                       condition_default=self.condition_default)
+        out.update(features=self.features, fuse=self.fuse)
+        return out
+
+    @classmethod
+    def from_record(cls, meta: dict[str, Any]) -> InputTransform:
+        return cls(kind=meta["input"], features=meta["features"], fuse=meta.get("fuse"),
+                   mel_mean=meta.get("mel_mean"), mel_std=meta.get("mel_std"),
+                   condition=meta.get("condition"),
+                   condition_categories=meta.get("condition_categories"),
+                   condition_default=meta.get("condition_default"))
+
+    # -- applied to the pipeline's artifacts (train, cluster, evaluate)
+
+    def apply(self, cfg: Config, segments: pd.DataFrame) -> ModelInput:
+        """The input for every segment of ``segments``, from the artifacts ``cfg.paths``
+        names (the fused arrays, which fuse standardised with these scalers, or the
+        log-mel)."""
+        if self.kind == "mel":
+            x = self._mel(load_npy(cfg.paths.mel, mmap=True))
+            observed, usable = None, np.ones(len(x), dtype=bool)
+        else:
+            x, observed, usable = load_input(cfg.paths.fused, self.kind)
+        conditions = None
+        if self.condition:
+            conditions = self.conditions(segments[self.condition].astype(str))
+        return ModelInput(x, observed, usable, conditions, self)
+
+    def conditions(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """The one-hot condition rows of ``values`` (a value unseen in train: zeros)."""
+        return one_hot(values, self.condition_categories or [])
+
+    # -- applied to a new song (predict)
+
+    def from_audio(self, mels: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """The input for a new song's segments from their log-mel (k, n_mels, frames) and
+        handcrafted features (k, n_features). A new song has no lyrics: in a hybrid input
+        the lyrics block takes the train mean (0), as tracks without lyrics do in training.
+        """
+        if self.kind == "mel":
+            return self._mel(mels)
+        if self.kind == "lyrics":
+            raise ValueError("a lyrics-only input cannot be built from audio")
+        fuse = self.fuse or {}
+        audio = standardise(feats, fuse["audio_mean"], fuse["audio_scale"])
+        if self.kind == "audio":
+            return audio
+        lyrics = np.zeros((len(audio), fuse["lyrics_dim"]), dtype=np.float32)
+        return weighted_concat(audio, lyrics, audio_weight=fuse["audio_weight"],
+                               lyrics_weight=fuse["lyrics_weight"])
+
+    def _mel(self, mel: np.ndarray) -> np.ndarray:
+        return standardise_mel(mel, np.asarray(self.mel_mean, dtype=np.float32),
+                               np.asarray(self.mel_std, dtype=np.float32))
+
+
+def load_model_input(cfg: Config, segments: pd.DataFrame,
+                     transform: InputTransform | None = None) -> ModelInput:
+    """The configured model's input for every segment of ``segments``: with ``transform``
+    (a checkpoint's), or fit on the train split when none is given."""
+    return (transform or InputTransform.fit(cfg, segments)).apply(cfg, segments)

@@ -22,8 +22,8 @@ from genrevae.data.audio import stream_audio
 from genrevae.errors import DataError
 from genrevae.features.audio import batch_features
 from genrevae.io import damaged, load_json
-from genrevae.model_input import one_hot, standardise_mel
-from genrevae.training import latent_means, load_model
+from genrevae.model_input import InputTransform
+from genrevae.models.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +88,27 @@ class Predictor:
             if not (model_dir / name).is_file():
                 raise DataError(f"{model_dir / name}: not found; run `dvc repro` first")
         self.model, self.model_cfg, self.meta = load_model(model_dir / MODEL_FILE)
+        self.transform = InputTransform.from_record(self.meta)
         self.probe = load_json(model_dir / PROBE_FILE)
         check_probe(self.probe, model_dir / PROBE_FILE, latent_dim=self.model.latent_dim)
-        if self.meta["input"] == "lyrics":
+        t = self.transform
+        if t.kind == "lyrics":
             raise DataError("this model reads lyrics only; predict works from audio "
                             "(model.input audio, hybrid or mel)")
-        if self.meta["input"] == "hybrid" and self.model_cfg.whiten:
+        if t.kind == "hybrid" and self.model_cfg.whiten:
             # Whitening mixes the lyrics block into every direction, and a new song has
             # no lyrics: trained on fully observed rows, the model never saw that case.
             raise DataError("this model whitens hybrid input, which needs lyrics; predict "
                             "works from audio (train with model.input=audio to predict)")
         self.condition = None
-        if condition is not None and not self.meta.get("condition_categories"):
+        if condition is not None and not t.condition_categories:
             raise DataError("--condition applies to a cvae only; this model is "
                             f"{self.model_cfg.name!r}")
-        if self.meta.get("condition_categories"):
-            value = condition or self.meta["condition_default"]
-            if value not in self.meta["condition_categories"]:
+        if t.condition_categories:
+            value = condition or t.condition_default
+            if value not in t.condition_categories:
                 raise DataError(f"--condition {value!r} is not one of "
-                                f"{self.meta['condition_categories']}")
+                                f"{t.condition_categories}")
             self.condition = value
         centres = self.probe.get("cluster_centres") or {}
         self.cluster_ids = [int(k) for k in centres]
@@ -116,7 +118,7 @@ class Predictor:
                         batch: int = BATCH_SEGMENTS) -> Iterator[np.ndarray]:
         """The song's full segments, in order, at most ``batch`` at a time (shape (k, n)),
         from the decoded stream; a song shorter than one segment is zero-padded to one."""
-        f = self.meta["features"]
+        f = self.transform.features
         length = round(f["segment_seconds"] * f["sample_rate"])
         carry, any_full = np.zeros(0, dtype=np.float32), False
         for block in stream_audio(path, sr=f["sample_rate"], block_seconds=BLOCK_SECONDS):
@@ -131,28 +133,18 @@ class Predictor:
 
     def model_input(self, segments: np.ndarray) -> np.ndarray:
         """The model's input for each of ``segments`` (k, n) of a song."""
-        f = self.meta["features"]
+        f = self.transform.features
         mels, feats = batch_features(segments, sr=f["sample_rate"], n_fft=f["n_fft"],
                                      hop_length=f["hop_length"], n_mels=f["n_mels"],
                                      n_mfcc=f["n_mfcc"])
-        if self.meta["input"] == "mel":
-            return standardise_mel(mels, np.asarray(self.meta["mel_mean"]),
-                                   np.asarray(self.meta["mel_std"]))
-        fuse = self.meta["fuse"]
-        audio = (feats - np.asarray(fuse["audio_mean"])) / np.asarray(fuse["audio_scale"])
-        if self.meta["input"] == "audio":
-            return audio.astype(np.float32)
-        # hybrid: a new song has no lyrics; the lyrics block takes the train mean (0), as
-        # tracks without lyrics do in training.
-        lyrics = np.zeros((len(audio), fuse["lyrics_dim"]))
-        return np.concatenate([fuse["audio_weight"] * audio, lyrics], axis=1).astype(np.float32)
+        return self.transform.from_audio(mels, feats)
 
     def _latents_and_proba(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = self.model_input(segments)
         c = None
         if self.condition is not None:
-            c = one_hot(np.array([self.condition] * len(x)), self.meta["condition_categories"])
-        z = latent_means(self.model, x, c)
+            c = self.transform.conditions(np.array([self.condition] * len(x)))
+        z = self.model.latent_means(x, c)
         zs = (z - np.asarray(self.probe["scaler_mean"])) / np.asarray(self.probe["scaler_scale"])
         logits = zs @ np.asarray(self.probe["coef"]).T + np.asarray(self.probe["intercept"])
         if logits.shape[1] == 1:  # binary logistic regression stores one column

@@ -1,23 +1,19 @@
-"""The training loop (ELBO, early stopping, best checkpoint) and latent means in input order."""
+"""The training loop: the ELBO with KL warm-up and free bits, early stopping on the
+validation split, the best epoch's weights kept; the model's own set-up hooks called at
+their moments (:class:`genrevae.models.base.LatentModel`)."""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from genrevae.config import ModelConfig
-from genrevae.errors import ArtifactError, TrainingError
-from genrevae.io import atomic_path
+from genrevae.errors import TrainingError
 from genrevae.models.base import LatentModel
 
 log = logging.getLogger(__name__)
@@ -126,7 +122,6 @@ def fit(
     free_bits: float = 0.0,
     input_dropout: float = 0.0,
     pretrain_epochs: int = 0,
-    on_pretrained: Callable[[LatentModel], None] | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
@@ -139,14 +134,17 @@ def fit(
     ``input_dropout`` > 0 trains a denoising model: each training batch reaches the encoder
     with that share of its entries set to 0 (the train mean of standardised input), and the
     decoder is scored on the clean batch; validation uses clean input.
-    The first ``pretrain_epochs`` train the autoencoder alone (KL weight 0), after which
-    ``on_pretrained(model)`` runs (VaDE fits its mixture prior there); the KL weight then
+    Before the first epoch the model's :meth:`~LatentModel.setup` sees the train rows (the
+    VAE fits its input whitening there). The first ``pretrain_epochs`` train the autoencoder
+    alone (KL weight 0), after which the model's :meth:`~LatentModel.after_pretraining`
+    runs once (VaDE fits its mixture prior there); the KL weight then
     ramps up over ``kl_warmup_epochs``. Early stopping and the choice of the best epoch
     start once the weight has reached ``beta``. The model ends in eval mode holding the
     best weights. ``history`` has one dict per epoch with ``beta``, ``train_loss``,
     ``train_recon``, ``train_kl``, ``val_loss``, ``val_recon``, ``val_kl``.
     """
     device = torch.device(device)
+    model.setup(np.asarray(x_train))
     model.to(device)
 
     def tensors(x: np.ndarray, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
@@ -166,8 +164,8 @@ def fit(
     best_val, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
-        if epoch == pretrain_epochs + 1 and pretrain_epochs > 0 and on_pretrained is not None:
-            on_pretrained(model)
+        if epoch == pretrain_epochs + 1 and pretrain_epochs > 0:
+            model.after_pretraining(np.asarray(x_train), seed=seed)
         b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
                     pretrain_epochs=pretrain_epochs)
         tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
@@ -194,91 +192,3 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     return result
-
-
-@torch.no_grad()
-def latent_means(
-    model: LatentModel, x: np.ndarray, c: np.ndarray | None = None, *, batch_size: int = 4096
-) -> np.ndarray:
-    """Posterior means mu(x), shape (n, latent_dim), row ``i`` for input row ``i``.
-
-    Batches are taken in order (never shuffled), so rows stay aligned with their keys.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb = torch.as_tensor(np.asarray(x[start : start + batch_size], dtype=np.float32),
-                             device=device)
-        cb = None if c is None else torch.as_tensor(
-            np.asarray(c[start : start + batch_size], dtype=np.float32), device=device)
-        mu, _ = model.encode(xb, cb)
-        out.append(mu.cpu().numpy())
-    if not out:
-        return np.zeros((0, model.latent_dim), dtype=np.float32)
-    return np.concatenate(out).astype(np.float32)
-
-
-@torch.no_grad()
-def reconstruct(model: LatentModel, x: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
-    """Decoder output at the posterior mean, shape like ``x``."""
-    model.eval()
-    device = next(model.parameters()).device
-    ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
-    recon, _, _, _ = model(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device), ct)
-    return recon.cpu().numpy()
-
-
-def save_checkpoint(
-    path: str | Path, model: LatentModel, model_cfg: ModelConfig, meta: dict[str, Any]
-) -> None:
-    """Weights, the model config and what is needed to rebuild its input (``meta``: input
-    shape, conditions, scalers), written atomically.
-
-    The bytes depend on the content only: torch names the archive's top folder after the
-    file it writes to, so saving to the random temporary name would make every save
-    differ (and DVC rerun what depends on the model); through an open file the folder
-    is always "archive"."""
-    with atomic_path(path) as tmp, tmp.open("wb") as fh:
-        torch.save({"state_dict": model.state_dict(), "model": dataclasses.asdict(model_cfg),
-                    "meta": meta}, fh)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's tensors and plain metadata. Weights-only loading: a file that holds
-    anything else (a pickled object, code) is refused, never run."""
-    import pickle
-    import zipfile
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise ArtifactError(f"{path}: no such checkpoint; run `dvc repro` to train it") from exc
-    except pickle.UnpicklingError as exc:
-        raise ArtifactError(f"{path}: holds objects other than tensors and plain data, which are "
-                        "never loaded (a tampered or foreign file?); rerun `dvc repro` to "
-                        "rebuild it") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{path}: not a loadable genrevae checkpoint ({first[:160]}); "
-                        "rerun `dvc repro` to rebuild it") from exc
-    if not isinstance(ckpt, dict) or not {"state_dict", "model", "meta"} <= set(ckpt):
-        raise ArtifactError(f"{path}: not a genrevae checkpoint (keys state_dict, model, meta "
-                        "expected); rerun `dvc repro` to rebuild it")
-    return ckpt
-
-
-def load_model(path: str | Path) -> tuple[LatentModel, ModelConfig, dict[str, Any]]:
-    """Rebuild a trained model from its checkpoint, in eval mode on the CPU."""
-    from genrevae.models.registry import build_model
-
-    ckpt = load_checkpoint(path)
-    raw = dict(ckpt["model"])
-    raw["hidden_dims"] = tuple(raw["hidden_dims"])
-    cfg = ModelConfig(**raw)
-    meta = ckpt["meta"]
-    model = build_model(cfg, tuple(meta["input_shape"]), n_conditions=meta["n_conditions"],
-                        n_components=meta["n_components"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, cfg, meta

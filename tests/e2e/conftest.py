@@ -1,4 +1,4 @@
-"""A temporary git clone of the working tree with a tiny config, for running the real
+"""A temporary git clone of the working tree composing experiment=tiny, for running the real
 `dvc repro` / `dvc exp run` and MLflow against it."""
 
 from __future__ import annotations
@@ -15,24 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# Edits to conf/ that shrink the pipeline to seconds: 4 genres x 4 tracks of 6 s.
-TINY_CONF = {
-    "data/synthetic.yaml": {"synthetic": {
-        "sample_rate": 22050, "duration": 6.0, "genres": ["blues", "classical", "hiphop", "metal"],
-        "tracks_per_genre": 4, "languages": ["english", "bangla"], "instrumental_fraction": 0.2}},
-    "features/default.yaml": {"n_jobs": 2},
-    "lyrics/tfidf.yaml": {"dim": 4},
-    "model/_common.yaml": {"hidden_dims": [16, 8]},
-    "cluster/default.yaml": {"dbscan_min_samples": 3},
-    "config.yaml": {"latent_dim": 4,
-                    "train": {"epochs": 3, "batch_size": 8, "patience": 3, "device": "cpu"},
-                    "evaluate": {"tsne_perplexity": 5.0, "n_reconstructions": 2}},
-}
+# The copy's conf/config.yaml picks this preset by default (instead of none), so every
+# `dvc exp run` in these tests composes the small configuration the unit tests use.
+TINY = "tiny"
 
 
 @dataclass
@@ -74,32 +63,24 @@ def _tracked_files() -> list[str]:
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
-def _merge(base: dict, edits: dict) -> dict:
-    for key, value in edits.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def _shrink_conf(conf: Path) -> None:
-    for rel, edits in TINY_CONF.items():
-        path = conf / rel
-        data = _merge(yaml.safe_load(path.read_text()), edits)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+def _default_to_tiny(conf: Path) -> None:
+    """Make experiment=tiny (conf/experiment/tiny.yaml) the copy's default preset."""
+    config = conf / "config.yaml"
+    text = config.read_text()
+    assert "  - experiment: null\n" in text, "conf/config.yaml no longer names the preset slot"
+    config.write_text(text.replace("  - experiment: null\n", f"  - experiment: {TINY}\n"))
 
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> Project:
     """The working tree (tracked and untracked-not-ignored files) in a fresh git repo,
-    with conf/ shrunk and params.yaml recomposed and committed."""
+    composing experiment=tiny by default, params.yaml recomposed and committed."""
     root = tmp_path_factory.mktemp("clone") / "genrevae"
     for rel in _tracked_files():
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
-    _shrink_conf(root / "conf")
+    _default_to_tiny(root / "conf")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", DVC_NO_ANALYTICS="1",

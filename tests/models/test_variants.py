@@ -13,7 +13,7 @@ from genrevae.models.conv_vae import ConvVAE
 from genrevae.models.registry import build_model
 from genrevae.models.vade import VaDE
 from genrevae.models.vae import AE, VAE
-from genrevae.training import fit, latent_means
+from genrevae.training import fit
 
 D, LATENT, MEL = 12, 3, (16, 20)
 N_CONDITIONS, N_COMPONENTS = 2, 3
@@ -57,9 +57,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 def train(name: str, model: LatentModel, x, c, *, n_train: int, **kwargs):
     options = {"beta": 1.0, "epochs": 10, "batch_size": 32, "lr": 5e-3, "patience": 100,
                "seed": 0, "progress": False}
-    if name == "vade":  # pre-train as an autoencoder, then fit the mixture prior
-        options.update(pretrain_epochs=3, on_pretrained=lambda m: m.init_prior(
-            latent_means(m, x[:n_train]), seed=0))
+    if name == "vade":  # pre-train as an autoencoder; the model then fits its mixture prior
+        options.update(pretrain_epochs=3)
     options.update(kwargs)
     ct, cv = (None, None) if c is None else (c[:n_train], c[n_train:])
     return fit(model, x[:n_train], x[n_train:], c_train=ct, c_val=cv, **options)
@@ -129,12 +128,11 @@ def test_one_epoch_on_tiny_data(name: str) -> None:
     """One epoch on 12 rows: one finite history row, eval mode, latent means per row."""
     x, c, _ = toy(name, 16)
     model = make(name)
-    result = train(name, model, x, c, n_train=12, epochs=1, batch_size=5, pretrain_epochs=0,
-                   on_pretrained=None)
+    result = train(name, model, x, c, n_train=12, epochs=1, batch_size=5, pretrain_epochs=0)
     assert len(result.history) == 1 and result.best_epoch == 1
     assert all(np.isfinite(v) for v in result.history[0].values())
     assert not model.training
-    z = latent_means(model, x, c)
+    z = model.latent_means(x, c)
     assert z.shape == (16, LATENT) and np.isfinite(z).all()
 
 
@@ -217,7 +215,7 @@ def test_whitened_variant_learns_the_toy_problem(name: str) -> None:
     assert min(r["val_recon"] for r in h) < 0.8 * predict_mean
     if name == "cvae":
         return
-    z = latent_means(model, x, c)
+    z = model.latent_means(x, c)
     centres = np.stack([z[cluster == k].mean(axis=0) for k in range(3)])
     spread = np.mean([z[cluster == k].std(axis=0).mean() for k in range(3)])
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]]

@@ -10,18 +10,6 @@ from genrevae.models.base import LatentModel
 
 
 @torch.no_grad()
-def _encode(model: LatentModel, x: np.ndarray, c: np.ndarray | None, batch: int = 1024):
-    mus, logvars = [], []
-    for s in range(0, len(x), batch):
-        xb = torch.as_tensor(np.asarray(x[s : s + batch], dtype=np.float32))
-        cb = None if c is None else torch.as_tensor(np.asarray(c[s : s + batch], dtype=np.float32))
-        mu, logvar = model.encode(xb, cb)
-        mus.append(mu)
-        logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
-
-
-@torch.no_grad()
 def latent_diagnostics(
     model: LatentModel, x: np.ndarray, *, c: np.ndarray | None = None,
     observed: np.ndarray | None = None, active_threshold: float = 0.01,
@@ -36,7 +24,7 @@ def latent_diagnostics(
       the posterior mean.
     """
     model.eval()
-    mu, logvar = _encode(model, x, c)
+    mu, logvar = model.encode_rows(x, c, batch_size=1024)
     kl_dim, kl_extra = model.kl(mu, logvar, mu)
     ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32))
     recon = model.decode(mu, ct).numpy()

@@ -55,7 +55,7 @@ def fuse_features(
     if not is_train.any():
         raise ValueError("no train segments to fit the scalers on")
     audio_scaler = StandardScaler().fit(audio[is_train])
-    audio_std = audio_scaler.transform(audio).astype(np.float32)
+    audio_std = standardise(audio, audio_scaler.mean_, audio_scaler.scale_)
 
     lyrics = lyrics_by_track[track_index]
     has = np.all(np.isfinite(lyrics), axis=1)
@@ -66,11 +66,30 @@ def fuse_features(
         lyr_std[has] = scaler.transform(lyrics[has])
     else:  # nothing to scale with: treat every segment as without lyrics
         has = np.zeros_like(has)
-    hybrid = np.concatenate([audio_weight * audio_std, lyrics_weight * lyr_std], axis=1)
+    hybrid = weighted_concat(audio_std, lyr_std, audio_weight=audio_weight,
+                             lyrics_weight=lyrics_weight)
     scalers = {"audio_mean": audio_scaler.mean_.tolist(), "audio_scale": audio_scaler.scale_.tolist(),
                "audio_weight": audio_weight, "lyrics_weight": lyrics_weight,
                "lyrics_dim": int(lyrics.shape[1])}
-    return Fused(audio_std, lyr_std, hybrid.astype(np.float32), has, scalers)
+    return Fused(audio_std, lyr_std, hybrid, has, scalers)
+
+
+def standardise(x: np.ndarray, mean: np.ndarray | list, scale: np.ndarray | list) -> np.ndarray:
+    """(x - mean) / scale as float32, computed in x's precision (as scikit-learn's scaler
+    does), so the pipeline's fused rows and a new song's rows (genrevae.model_input) come
+    from the same arithmetic."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    x = x.astype(dtype, copy=False)
+    return ((x - np.asarray(mean, dtype=dtype)) / np.asarray(scale, dtype=dtype)).astype(
+        np.float32)
+
+
+def weighted_concat(audio_std: np.ndarray, lyrics_std: np.ndarray, *, audio_weight: float,
+                    lyrics_weight: float) -> np.ndarray:
+    """The hybrid row: each standardised block times its weight, side by side (float32)."""
+    return np.concatenate([audio_weight * audio_std, lyrics_weight * lyrics_std],
+                          axis=1).astype(np.float32)
 
 
 def observed_mask(kind: str, n_audio: int, n_lyrics: int, has_lyrics: np.ndarray) -> np.ndarray:

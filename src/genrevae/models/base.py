@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +50,58 @@ class LatentModel(nn.Module):
     latent_dim: int
     #: False for the deterministic autoencoder: no sampling and no KL term.
     variational: bool = True
+    #: What :func:`genrevae.models.registry.build_model` was given besides the config
+    #: (input shape, condition and mixture sizes): the checkpoint saves it to rebuild the model.
+    build_args: dict
+
+    # -- hooks the training loop calls (genrevae.training.fit); no-ops by default
+
+    def setup(self, x_train: np.ndarray) -> None:
+        """Before the first epoch, with the train rows: fit what the model derives from its
+        data before learning (the VAE's input whitening)."""
+
+    def after_pretraining(self, x_train: np.ndarray, *, seed: int) -> None:
+        """Once, when the autoencoder pre-training epochs end (VaDE fits its mixture prior
+        to the latent means here)."""
+
+    # -- encoding: every row in order, on the model's device
+
+    @torch.no_grad()
+    def encode_rows(self, x: np.ndarray, c: np.ndarray | None = None, *,
+                    batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of every row of ``x``, each (n, latent_dim) on the CPU, in eval mode.
+        Batches are taken in order (never shuffled), so row ``i`` is the encoding of input
+        row ``i`` and rows stay aligned with their keys."""
+        self.eval()
+        device = next(self.parameters()).device
+        mus, logvars = [], []
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(np.asarray(x[start : start + batch_size], dtype=np.float32),
+                                 device=device)
+            cb = None if c is None else torch.as_tensor(
+                np.asarray(c[start : start + batch_size], dtype=np.float32), device=device)
+            mu, logvar = self.encode(xb, cb)
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+        if not mus:
+            empty = torch.zeros(0, self.latent_dim)
+            return empty, empty.clone()
+        return torch.cat(mus), torch.cat(logvars)
+
+    def latent_means(self, x: np.ndarray, c: np.ndarray | None = None, *,
+                     batch_size: int = 4096) -> np.ndarray:
+        """Posterior means mu(x), float32 of shape (n, latent_dim), row ``i`` for row ``i``."""
+        return self.encode_rows(x, c, batch_size=batch_size)[0].numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def reconstruct(self, x: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+        """Decoder output at the posterior mean, shaped like ``x``."""
+        self.eval()
+        device = next(self.parameters()).device
+        ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32),
+                                                    device=device)
+        recon, _, _, _ = self(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device), ct)
+        return recon.cpu().numpy()
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
         raise NotImplementedError

@@ -29,6 +29,14 @@ def build_model(
     """
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(MODELS)}")
+    model = _build(cfg, tuple(input_shape), n_conditions, n_components)
+    model.build_args = {"input_shape": list(input_shape), "n_conditions": n_conditions,
+                        "n_components": n_components}
+    return model
+
+
+def _build(cfg: ModelConfig, input_shape: tuple[int, ...], n_conditions: int,
+           n_components: int) -> LatentModel:
     if cfg.name == "conv_vae":
         return ConvVAE(tuple(input_shape), cfg.latent_dim, dropout=cfg.dropout)
     (input_dim,) = input_shape

@@ -49,6 +49,9 @@ class VaDE(VAE):
         categorical = (gamma * (torch.log(gamma + 1e-10) - log_pi)).sum(dim=1)
         return per_dim, categorical
 
+    def after_pretraining(self, x_train: np.ndarray, *, seed: int) -> None:
+        self.init_prior(self.latent_means(x_train), seed=seed)
+
     @torch.no_grad()
     def init_prior(self, z: np.ndarray, *, seed: int) -> None:
         """Fit the mixture to latent means (after autoencoder pre-training), as VaDE does."""

@@ -52,7 +52,7 @@ class VAE(LatentModel):
     standardised to zero mean and unit variance. With ``n_conditions > 0`` it is a
     conditional VAE: the one-hot condition is appended to the encoder and decoder inputs,
     so the latent need not encode it. With ``whiten=True`` the encoder sees the input
-    whitened (:class:`Whitening`, fit with :meth:`fit_whitening` before training), the
+    whitened (:class:`Whitening`, fit on the train rows by :meth:`setup`), the
     decoder works in that space and reconstruction error is measured there: a Gaussian
     decoder whose noise covariance is the train split's, not the identity, so directions
     of low variance (often the discriminative ones) are not drowned by dominant ones.
@@ -74,6 +74,10 @@ class VAE(LatentModel):
             nn.Linear(hidden_dims[0], input_dim),
         )
         self.whitening = Whitening(input_dim) if whiten else None
+
+    def setup(self, x_train: np.ndarray) -> None:
+        if self.whitening is not None:
+            self.fit_whitening(x_train)
 
     def fit_whitening(self, x: np.ndarray) -> None:
         """Fit the input whitening on (train) rows ``x``; a model built without it refuses."""

@@ -16,7 +16,7 @@ from genrevae import runlog
 STAGE = '''
 import sys, time
 from genrevae.errors import DataError
-from genrevae.stage import run_stage
+from genrevae.pipeline.runner import run_stage
 
 
 def main(cfg, args):
@@ -38,13 +38,11 @@ def _run(root: Path, name: str, params: Path, *, fail: bool = False
 
 
 @pytest.fixture
-def params_file(tmp_path: Path, params: dict) -> Path:
+def params_file(tmp_path: Path, tiny_params: dict) -> Path:
     import yaml
 
-    from .conftest import tiny_params
-
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(tiny_params(params)))
+    path.write_text(yaml.safe_dump(tiny_params))
     return path
 
 
