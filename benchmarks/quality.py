@@ -1,7 +1,7 @@
 """Quality benchmark: model variants against the raw-input, PCA and whitened-PCA baselines,
 with the same seeds and splits, on a Kaggle-format feature table or on an audio corpus.
 
-It runs the pipeline's own stage scripts in a scratch folder. For each seed it runs
+It runs the pipeline's own stage functions (genrevae.pipeline) in a scratch folder. For each seed it runs
 prepare, extract_audio, embed_lyrics and fuse once, then train, cluster and evaluate once
 per model and input. With a random split (``data.split=random``, the default) the seed
 draws the split as well as the initialisation; with a listed one (``-o
@@ -28,12 +28,12 @@ language. It ends with one JSON line per row (and per comparison).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from genrevae.compose import compose_params  # noqa: E402
+from genrevae.errors import GenreVAEError  # noqa: E402
+from genrevae.pipeline.runner import run_inline  # noqa: E402
 
 log = logging.getLogger("quality")
 
@@ -63,11 +65,13 @@ LABELS = ("NMI", "ARI", "probe acc", "NMI lang")  # METRICS as the table heads t
 MARGIN_METRICS = ("nmi", "ari", "probe_track_acc")
 
 
-def run_stage(stage: str, workdir: Path, env: dict[str, str]) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=workdir,
-                          env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"stage {stage} failed:\n{proc.stderr[-3000:]}")
+def run_stage(stage: str, workdir: Path) -> None:
+    """The stage's function in this process (genrevae.pipeline), in ``workdir``."""
+    try:
+        with contextlib.chdir(workdir):
+            run_inline(stage, "params.yaml")
+    except GenreVAEError as exc:
+        sys.exit(f"stage {stage} failed: {exc}")
 
 
 def scores(metrics: dict, rep: str) -> dict[str, float]:
@@ -229,6 +233,9 @@ def main() -> None:
                         help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The stages run in this process: their own progress lines would drown the table's.
+    for name in ("genrevae", "numba", "matplotlib", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     corpus = (args.table or args.root).resolve()
     if args.table is not None and not corpus.is_file():
@@ -280,8 +287,8 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="genrevae-quality-"))
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-           "MLFLOW_EXPERIMENT_NAME": "genrevae-quality"}
+    os.environ.update(MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}",
+                      MLFLOW_EXPERIMENT_NAME="genrevae-quality")
     if args.table:
         common = ["data=features_table", f"data.root={corpus}",
                   f"data.label_column={args.label_column}"]
@@ -307,7 +314,7 @@ def main() -> None:
             compose_params([*common, f"seed={seed}", f"model={model}", f"model.input={inp}"],
                            conf_dir=ROOT / "conf", output=workdir / "params.yaml")
             for stage in (*FEATURE_STAGES, *MODEL_STAGES) if i == 0 else MODEL_STAGES:
-                run_stage(stage, workdir, env)
+                run_stage(stage, workdir)
             metrics = json.loads((workdir / "metrics" / "eval.json").read_text())
             name = row_name[(model, inp)]
             runs[name].append(scores(metrics, "latent"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import importlib
 import io
 import json
 import re
@@ -25,8 +24,7 @@ import torch
 import yaml
 
 from genrevae.cli import main as cli_main
-from genrevae.config import load_config, load_params
-from genrevae.pipeline.runner import seed_everything
+from genrevae.pipeline.runner import run_inline
 from genrevae.predict import Predictor
 from tests.conftest import ROOT
 
@@ -37,19 +35,13 @@ STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster"
 
 def run_stages(root: Path, stages=STAGES) -> None:
     """Each stage's ``run`` in-process, in ``root``, on its params.yaml, seeded as a stage
-    process is (the global switches seeding sets are restored after)."""
-    cfg = load_config(root / "params.yaml")
+    process is (the global switch seeding sets is restored after)."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     with pytest.MonkeyPatch.context() as mp, contextlib.chdir(root):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         try:
             for stage in stages:
-                seed_everything(cfg.seed)
-                module = importlib.import_module(f"genrevae.pipeline.{stage}")
-                if stage == "evaluate":
-                    module.run(cfg, load_params(root / "params.yaml"))
-                else:
-                    module.run(cfg)
+                run_inline(stage, "params.yaml")
         finally:
             torch.use_deterministic_algorithms(deterministic)
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from genrevae.io import atomic_path
+from genrevae.io import atomic_path, has_lyrics
 from genrevae.plots import save_figure
 
 _WORD = re.compile(r"[\w\u0980-\u09FF]+")
@@ -54,7 +54,7 @@ def lyrics_stats(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per language: tracks, share without lyrics, median words per song, vocabulary size."""
     rows = []
     for language, part in manifest.groupby("language"):
-        texts = [t for t in part["lyrics"] if isinstance(t, str) and t.strip()]
+        texts = [t for t in part["lyrics"] if has_lyrics(t)]
         words = [_WORD.findall(t.lower()) for t in texts]
         rows.append({
             "language": language,
@@ -75,7 +75,7 @@ def write_eda(
     out = Path(plots_dir)
     out.mkdir(parents=True, exist_ok=True)
     m = manifest.copy()
-    m["has_lyrics"] = m["lyrics"].map(lambda t: isinstance(t, str) and t.strip() != "")
+    m["has_lyrics"] = m["lyrics"].map(has_lyrics)
     per_genre = pd.crosstab(m["genre"], m["language"])
     seg_per_track = segments.groupby("track_id").size()
     lyr = lyrics_stats(m)

@@ -215,6 +215,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def has_lyrics(text: object) -> bool:
+    """Whether a track's lyrics cell holds any text: None, NaN, an empty or blank string
+    do not (the one rule every stage and report uses)."""
+    return isinstance(text, str) and text.strip() != ""
+
+
 def load_manifest(path: str | Path) -> pd.DataFrame:
     frame = load_csv(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]

@@ -35,7 +35,7 @@ from genrevae.data.split_lists import RANDOM
 from genrevae.data.splits import SplitLists, listed_first, read_split_lists, split_tracks
 from genrevae.data.tree import walk_tree
 from genrevae.errors import AudioError, ConfigError, DataError
-from genrevae.io import MANIFEST_COLUMNS, atomic_dir
+from genrevae.io import MANIFEST_COLUMNS, atomic_dir, has_lyrics
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _attach_tables(tracks: list[dict], source: SourceConfig) -> None:
         for t, row in zip(tracks, joined.to_dict("records"), strict=True):
             t["lyrics"] = row["lyrics"]
             _take_facts(t, row)
-        log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].notna().sum()),
+        log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].map(has_lyrics).sum()),
                  len(tracks), source.name, source.lyrics)
     if source.metadata:
         joined = join_lyrics(read_metadata_table(source.metadata), [t["_keys"] for t in tracks])
@@ -362,7 +362,7 @@ def build_synthetic(cfg: DataConfig, *, seed: int, corpus_dir: str | Path) -> Pr
             })
     manifest = pd.DataFrame(rows)
     log.info("synthetic corpus: %d tracks, %d genres, %d with lyrics", len(manifest),
-             manifest["genre"].nunique(), manifest["lyrics"].notna().sum())
+             manifest["genre"].nunique(), manifest["lyrics"].map(has_lyrics).sum())
     return Prepared(_with_splits(manifest, cfg, seed, _Scan(), None), _rejected_frame([]))
 
 

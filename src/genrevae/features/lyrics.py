@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from genrevae.config import LyricsConfig
 from genrevae.errors import ConfigError, DataError
+from genrevae.io import has_lyrics
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def embed_lyrics(
         NaN rows where a track has no lyrics.
     has_lyrics : np.ndarray [shape=(n_tracks,), dtype=bool]
     """
-    has = np.array([isinstance(t, str) and t.strip() != "" for t in lyrics], dtype=bool)
+    has = np.array([has_lyrics(t) for t in lyrics], dtype=bool)
     train = has & np.asarray(is_train, dtype=bool)
     out = np.full((len(has), cfg.dim), np.nan, dtype=np.float32)
     if not train.any():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from genrevae import plots, tracking
 from genrevae.config import Config, to_dict
@@ -18,7 +19,7 @@ from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
 from genrevae.evaluation.headline import KEYS, headline
 from genrevae.evaluation.leakage import PROBE_TARGETS, lyrics_leakage, lyrics_probe
-from genrevae.evaluation.probe import linear_probe
+from genrevae.evaluation.probe import ProbeResult, linear_probe
 from genrevae.evaluation.report import (
     TRACK,
     embeddings_2d,
@@ -28,7 +29,8 @@ from genrevae.evaluation.report import (
 )
 from genrevae.evaluation.tracks import evaluate_tracks, track_labels
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
-from genrevae.model_input import InputTransform, load_model_input
+from genrevae.model_input import InputTransform, ModelInput, load_model_input
+from genrevae.models.base import LatentModel
 from genrevae.models.checkpoint import load_model
 from genrevae.runlog import pipeline_started
 
@@ -53,7 +55,7 @@ def run(cfg: Config, params: dict[str, Any]) -> None:
         evaluate(cfg, run, manifest)
 
 
-def evaluate(cfg: Config, run: tracking.PipelineRun, manifest) -> None:
+def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> None:
     segments = load_csv(cfg.paths.segments)
     assignments = load_csv(cfg.paths.assignments)
     z = load_npy(cfg.paths.latent)
@@ -81,27 +83,8 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest) -> None:
     diag = latent_diagnostics(model, inp.x[test], c=cond,
                               observed=None if inp.observed is None else inp.observed[test])
     diag["kl_per_dim"] = {f"z{i}": v for i, v in enumerate(diag["kl_per_dim"])}
-    lyrics_tracks = load_csv(cfg.paths.lyrics_tracks)
-    embedding = load_npy(cfg.paths.lyrics_embedding)  # aligned row for row with lyrics_tracks
-    tracks = manifest.merge(lyrics_tracks[["track_id", "has_lyrics"]], on="track_id")
-    tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
-    lyrics_rows = key_positions(lyrics_tracks, tracks, ("track_id",))
-    metrics = {
-        **results,
-        "model": diag,
-        "leakage": {
-            "has_lyrics": lyrics_leakage(tracks),
-            "lyrics_probe": lyrics_probe(
-                embedding[lyrics_rows], tracks["has_lyrics"].to_numpy(),
-                {t: tracks[t].to_numpy() for t in PROBE_TARGETS}, tracks["split"].to_numpy(),
-                tracks["track_id"].to_numpy(), seed=cfg.seed),
-        },
-        "data": {"n_tracks": int(seg["track_id"].nunique()),
-                 "n_test_tracks": int(seg.loc[split == "test", "track_id"].nunique()),
-                 "n_segments": len(seg), "n_test_segments": int((split == "test").sum()),
-                 "n_genres": int(seg["genre"].nunique()),
-                 "n_languages": int(seg["language"].nunique())},
-    }
+    metrics = {**results, "model": diag, "leakage": _leakage(cfg, manifest, seg),
+               "data": _counts(seg)}
     train = load_json(cfg.paths.train_metrics)
     by_track = track_labels(seg, ("split", cfg.evaluate.target, "language")) \
         .loc[track_assignments["track_id"]]
@@ -117,7 +100,48 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest) -> None:
     log.info("headline: %s", ", ".join(f"{k} {'-' if v is None else v}" for k, v in head.items()))
 
     out = Path(cfg.paths.eval_plots)
-    for method, emb, pick in embeddings_2d(reps["latent"], cfg.evaluate, seed=cfg.seed):
+    _plots(cfg, out, model=model, inp=inp, latent=reps["latent"], truths=truths,
+           assignments=assignments, probe=probes["latent"], segments=segments,
+           test=test, z=z[rows])
+
+    run.finish(headline=head, history=load_csv(cfg.paths.loss_history).to_dict("records"),
+               table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
+               artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
+                          cfg.paths.headline])
+
+
+def _leakage(cfg: Config, manifest: pd.DataFrame, seg: pd.DataFrame) -> dict:
+    """What the lyrics alone give away, per track: their presence, and a linear probe on
+    their embedding (genre and language)."""
+    lyrics_tracks = load_csv(cfg.paths.lyrics_tracks)
+    embedding = load_npy(cfg.paths.lyrics_embedding)  # aligned row for row with lyrics_tracks
+    tracks = manifest.merge(lyrics_tracks[["track_id", "has_lyrics"]], on="track_id")
+    tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
+    lyrics_rows = key_positions(lyrics_tracks, tracks, ("track_id",))
+    return {
+        "has_lyrics": lyrics_leakage(tracks),
+        "lyrics_probe": lyrics_probe(
+            embedding[lyrics_rows], tracks["has_lyrics"].to_numpy(),
+            {t: tracks[t].to_numpy() for t in PROBE_TARGETS}, tracks["split"].to_numpy(),
+            tracks["track_id"].to_numpy(), seed=cfg.seed),
+    }
+
+
+def _counts(seg: pd.DataFrame) -> dict[str, int]:
+    test = (seg["split"] == "test").to_numpy()
+    return {"n_tracks": int(seg["track_id"].nunique()),
+            "n_test_tracks": int(seg.loc[test, "track_id"].nunique()),
+            "n_segments": len(seg), "n_test_segments": int(test.sum()),
+            "n_genres": int(seg["genre"].nunique()),
+            "n_languages": int(seg["language"].nunique())}
+
+
+def _plots(cfg: Config, out: Path, *, model: LatentModel, inp: ModelInput, latent: np.ndarray,
+           truths: dict[str, np.ndarray], assignments: pd.DataFrame, probe: ProbeResult,
+           segments: pd.DataFrame, test: np.ndarray, z: np.ndarray) -> None:
+    """2-D maps of the latent, clusters against genre, the probe's confusion, a few
+    reconstructions and latent traversals, as PNGs under ``out``."""
+    for method, emb, pick in embeddings_2d(latent, cfg.evaluate, seed=cfg.seed):
         for label in ("genre", "language"):
             plots.scatter_2d(emb, truths[label][pick], out / f"latent_{method}_{label}.png",
                              title=f"{method} of latent means, coloured by {label}")
@@ -126,8 +150,7 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest) -> None:
     plots.contingency_heatmap(assignments[shown].to_numpy(), truths["genre"],
                               out / "cluster_vs_genre.png",
                               title=f"{shown} clusters vs genre (all segments)")
-    plots.confusion(probes["latent"].confusion, probes["latent"].classes,
-                    out / "probe_confusion.png",
+    plots.confusion(probe.confusion, probe.classes, out / "probe_confusion.png",
                     title=f"linear probe on the latent: test tracks ({cfg.evaluate.target})")
     shown_rows = test[: cfg.evaluate.n_reconstructions]
     if len(shown_rows):
@@ -136,11 +159,5 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest) -> None:
         recon = model.reconstruct(inp.x[shown_rows], c_shown)
         draw = plots.mel_reconstructions if inp.x.ndim == 3 else plots.reconstructions
         draw(inp.x[shown_rows], recon, names, out / "reconstructions.png")
-    dims, offsets, decoded = traversals(model, z[rows][np.isfinite(z[rows]).all(axis=1)],
-                                        c=inp.conditions)
+    dims, offsets, decoded = traversals(model, z[np.isfinite(z).all(axis=1)], c=inp.conditions)
     plots.traversal(dims, offsets, decoded, out / "latent_traversal.png")
-
-    run.finish(headline=head, history=load_csv(cfg.paths.loss_history).to_dict("records"),
-               table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
-               artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
-                          cfg.paths.headline])

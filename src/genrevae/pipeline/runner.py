@@ -6,6 +6,7 @@ second pipeline that would change params.yaml under this one)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import random
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from genrevae import runlog
-from genrevae.config import Config, load_config
+from genrevae.config import Config, load_config, load_params
 from genrevae.errors import ConfigError, GenreVAEError
 
 log = logging.getLogger("genrevae")
@@ -89,3 +90,16 @@ def _load(params: Path) -> Config:
     except ConfigError as exc:
         raise ConfigError(f"{exc} (in {params}: fix it, or `git checkout -- {params}` for the "
                           "committed value)") from exc
+
+
+def run_inline(stage: str, params: str | Path = "params.yaml") -> None:
+    """Run ``genrevae.pipeline.<stage>.run`` in this process on the params file ``params``,
+    loaded and seeded as the stage's script does (paths resolve from the working folder),
+    for tests and benchmarks. Raises what the stage raises."""
+    cfg = load_config(params)
+    seed_everything(cfg.seed)
+    module = importlib.import_module(f"genrevae.pipeline.{stage}")
+    if stage == "evaluate":  # logs the params file as the MLflow run's params
+        module.run(cfg, load_params(params))
+    else:
+        module.run(cfg)
