@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from genrevae.compose import compose_params  # noqa: E402
 from genrevae.errors import GenreVAEError  # noqa: E402
+from genrevae.models.names import MODEL_NAMES  # noqa: E402
 from genrevae.pipeline.runner import run_inline  # noqa: E402
 
 log = logging.getLogger("quality")
@@ -54,8 +55,8 @@ log = logging.getLogger("quality")
 FEATURE_STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse")
 MODEL_STAGES = ("train", "cluster", "evaluate")
 # conv_vae needs log-mel spectrograms, which a feature table does not have.
-TABLE_MODELS = ("vae", "cvae", "vade", "ae")
-AUDIO_MODELS = (*TABLE_MODELS, "conv_vae")
+TABLE_MODELS = tuple(name for name in MODEL_NAMES if name != "conv_vae")
+AUDIO_MODELS = MODEL_NAMES
 FEATURE_INPUTS = ("audio", "lyrics", "hybrid")
 BASELINES = ("raw", "pca", "pca_white")
 METRICS = ("nmi", "ari", "probe_track_acc", "nmi_lang")

@@ -213,6 +213,17 @@ def test_stage_stops_with_one_clear_line(params, tmp_path):
                       f"`git checkout -- {bad}` for the committed value)"]
 
 
+def test_validating_imports_no_model_code():
+    """The check stage stays light: loading and validating the config (model.name included,
+    against genrevae.models.names) imports neither torch nor the model classes."""
+    code = ("import sys; from genrevae.config import load_config; "
+            f"load_config({str(ROOT / 'params.yaml')!r}); "
+            "print(*sorted(m for m in sys.modules if m == 'torch' or m.startswith('genrevae.models')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert proc.stdout.split() == ["genrevae.models", "genrevae.models.names"]
+
+
 @pytest.mark.parametrize("stage", sorted(p.stem for p in (ROOT / "stages").glob("*.py")))
 def test_every_stage_has_help(stage):
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py"), "--help"],

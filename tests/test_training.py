@@ -12,6 +12,7 @@ import torch
 
 from genrevae.config import ModelConfig
 from genrevae.models.base import reconstruction_nll
+from genrevae.models.names import MODEL_NAMES
 from genrevae.models.vae import VAE, kl_divergence
 from genrevae.pipeline.runner import seed_everything
 from genrevae.training import beta_at, fit, resolve_device
@@ -364,7 +365,7 @@ def test_free_bits_act_per_dimension(data: tuple[np.ndarray, np.ndarray]) -> Non
 # ---------------------------------------------------------------- latents in input order
 
 
-VARIANTS = ("vae", "cvae", "conv_vae", "vade", "ae")
+VARIANTS = MODEL_NAMES
 
 
 def variant(name: str, seed: int = 0):

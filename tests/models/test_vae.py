@@ -11,7 +11,7 @@ import torch
 
 from genrevae.config import MODEL_NAMES, ModelConfig
 from genrevae.errors import ConfigError
-from genrevae.models import registry
+from genrevae.models import names, registry
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.registry import build_model
 from genrevae.models.vae import VAE, Whitening, kl_divergence
@@ -258,8 +258,10 @@ def test_build_model_unknown_name() -> None:
 
 
 def test_registry_matches_config_names() -> None:
-    """Every name the config accepts has a model, and no model is unreachable."""
-    assert set(registry.MODELS) == set(MODEL_NAMES)
+    """Every name the config accepts has a model, and no model is unreachable: the config
+    and the registry read the one list, genrevae.models.names."""
+    assert tuple(registry.MODELS) == names.MODEL_NAMES == MODEL_NAMES
+    assert set(registry._CLASSES) == set(names.MODEL_NAMES)
 
 
 def test_build_model_refuses_a_latent_wider_than_the_input() -> None:

@@ -6,12 +6,17 @@ from genrevae.config import ModelConfig
 from genrevae.errors import ConfigError
 from genrevae.models.base import LatentModel
 from genrevae.models.conv_vae import ConvVAE
+from genrevae.models.names import MODEL_NAMES
 from genrevae.models.vade import VaDE
 from genrevae.models.vae import AE, VAE
 
-MODELS: dict[str, type[LatentModel]] = {
+# The one list of names is MODEL_NAMES, kept apart and free of torch so that validating
+# model.name (every stage, the check stage alone included) does not import the models; the
+# registry is built from it, so a name added there without a class here fails this import.
+_CLASSES: dict[str, type[LatentModel]] = {
     "vae": VAE, "conv_vae": ConvVAE, "cvae": VAE, "vade": VaDE, "ae": AE,
 }
+MODELS: dict[str, type[LatentModel]] = {name: _CLASSES[name] for name in MODEL_NAMES}
 
 
 def build_model(

@@ -1,0 +1,95 @@
+"""The ``features``, ``lyrics`` and ``fuse`` sections: the audio front end, the lyrics
+embedding and how the two are joined; each dataclass validates its own keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genrevae.config.build import (
+    DEVICES,
+    SAMPLE_RATE_RANGE,
+    at_most,
+    fail,
+    in_range,
+    non_negative,
+    one_of,
+    positive,
+)
+
+LYRICS_BACKENDS = ("tfidf", "sentence")
+LYRICS_ANALYZERS = ("word", "char")
+# Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why).
+MAX_SEGMENT_SECONDS = 600.0
+MAX_N_FFT = 65536
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    sample_rate: int
+    segment_seconds: float
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    n_mfcc: int
+    # Worker processes for extraction; 0 means one per CPU core.
+    n_jobs: int
+    # Where the spectral work runs: cpu (numpy + numba), cuda (torch, batched on the GPU)
+    # or auto (cuda when torch sees one). Values agree within 1e-4 relative.
+    device: str = "cpu"
+
+    def check(self) -> None:
+        for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels",
+                     "n_mfcc"):
+            positive(f"features.{name}", getattr(self, name))
+        in_range("features.sample_rate", self.sample_rate, *SAMPLE_RATE_RANGE)
+        at_most("features.segment_seconds", self.segment_seconds, MAX_SEGMENT_SECONDS)
+        at_most("features.n_fft", self.n_fft, MAX_N_FFT)
+        non_negative("features.n_jobs", self.n_jobs)
+        one_of("features.device", self.device, DEVICES)
+        if self.hop_length > self.n_fft:
+            fail("features.hop_length", f"must not exceed features.n_fft ({self.n_fft})")
+        if self.segment_seconds * self.sample_rate < self.n_fft:
+            fail("features.segment_seconds", "a segment must hold at least one FFT frame")
+        # A mel band narrower than one FFT bin is empty: its row of the log-mel is constant.
+        bins = self.n_fft // 2 + 1
+        if self.n_mels > bins:
+            fail("features.n_mels", f"must not exceed the {bins} frequency bins of "
+                                    f"features.n_fft ({self.n_fft})")
+        if self.n_mfcc > self.n_mels:
+            fail("features.n_mfcc", f"must not exceed features.n_mels ({self.n_mels})")
+
+
+@dataclass(frozen=True)
+class LyricsConfig:
+    backend: str
+    analyzer: str
+    ngram_min: int
+    ngram_max: int
+    max_features: int
+    min_df: int
+    dim: int
+    model: str | None
+
+    def check(self) -> None:
+        one_of("lyrics.backend", self.backend, LYRICS_BACKENDS)
+        one_of("lyrics.analyzer", self.analyzer, LYRICS_ANALYZERS)
+        positive("lyrics.ngram_min", self.ngram_min)
+        if self.ngram_max < self.ngram_min:
+            fail("lyrics.ngram_max", f"must be >= lyrics.ngram_min ({self.ngram_min})")
+        non_negative("lyrics.max_features", self.max_features)
+        positive("lyrics.min_df", self.min_df)
+        positive("lyrics.dim", self.dim)
+        if self.backend == "sentence" and not self.model:
+            fail("lyrics.model", "the sentence backend needs a model package name")
+
+
+@dataclass(frozen=True)
+class FuseConfig:
+    audio_weight: float
+    lyrics_weight: float
+
+    def check(self) -> None:
+        non_negative("fuse.audio_weight", self.audio_weight)
+        non_negative("fuse.lyrics_weight", self.lyrics_weight)
+        if self.audio_weight == 0 and self.lyrics_weight == 0:
+            fail("fuse", "audio_weight and lyrics_weight cannot both be 0")
