@@ -43,15 +43,14 @@ SR = 44100
 REFERENCE = """
 import sys
 import numpy as np
-from genrevae.data.audio import load_audio
+from genrevae.data.audio import cut_segments, load_audio
 from genrevae.features.audio import batch_features
 from genrevae.predict import Predictor
 
 p = Predictor(sys.argv[1])
 f = p.meta["features"]
 y = load_audio(sys.argv[2], sr=f["sample_rate"])
-n = round(f["segment_seconds"] * f["sample_rate"])
-segments = y[: len(y) // n * n].reshape(-1, n)
+segments = cut_segments(y, sr=f["sample_rate"], seconds=f["segment_seconds"])
 batch_features(segments, sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
                n_mels=f["n_mels"], n_mfcc=f["n_mfcc"])
 """

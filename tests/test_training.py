@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from genrevae.config import ModelConfig
+from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
 from genrevae.models.vae import VAE, kl_divergence
@@ -211,8 +212,8 @@ def test_resolve_device_cpu() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_resolve_device_cuda_without_gpu() -> None:
-    """'cuda' without a GPU is a RuntimeError, not a silent fallback."""
-    with pytest.raises(RuntimeError, match="no CUDA device"):
+    """'cuda' without a GPU is a ConfigError naming the key, not a silent fallback."""
+    with pytest.raises(ConfigError, match=r"train\.device: .*no CUDA device"):
         resolve_device("cuda")
 
 

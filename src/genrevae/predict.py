@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrevae.data.audio import stream_audio
+from genrevae.data.audio import cut_segments, segment_length, stream_audio
 from genrevae.errors import DataError
 from genrevae.features.audio import batch_features
 from genrevae.io import damaged, load_json
@@ -119,15 +119,14 @@ class Predictor:
         """The song's full segments, in order, at most ``batch`` at a time (shape (k, n)),
         from the decoded stream; a song shorter than one segment is zero-padded to one."""
         f = self.transform.features
-        length = round(f["segment_seconds"] * f["sample_rate"])
+        length = segment_length(sr=f["sample_rate"], seconds=f["segment_seconds"])
         carry, any_full = np.zeros(0, dtype=np.float32), False
         for block in stream_audio(path, sr=f["sample_rate"], block_seconds=BLOCK_SECONDS):
             buf = np.concatenate([carry, block])
-            n_full = len(buf) // length
-            for first in range(0, n_full, batch):
-                last = min(n_full, first + batch)
-                yield buf[first * length : last * length].reshape(last - first, length)
-            carry, any_full = buf[n_full * length :], any_full or n_full > 0
+            full = cut_segments(buf, sr=f["sample_rate"], seconds=f["segment_seconds"])
+            for first in range(0, len(full), batch):
+                yield full[first : first + batch]
+            carry, any_full = buf[full.size :], any_full or len(full) > 0
         if not any_full:
             yield np.pad(carry, (0, length - len(carry)))[None, :]
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genrevae import devices
 from genrevae.errors import TrainingError
 from genrevae.models.base import LatentModel
 
@@ -22,12 +23,8 @@ LOSS_KEYS = ("loss", "recon", "kl")
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
+    """``train.device`` as a torch device (:func:`genrevae.devices.resolve_device`)."""
+    return torch.device(devices.resolve_device(name, key="train.device"))
 
 
 @dataclass

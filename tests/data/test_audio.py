@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrevae.data.audio import MAX_PEAK, load_audio, probe_audio, segment_bounds
+from genrevae.data.audio import (
+    MAX_PEAK,
+    count_segments,
+    cut_segments,
+    load_audio,
+    probe_audio,
+    segment_length,
+)
 from genrevae.errors import AudioError
 
 
@@ -204,21 +211,24 @@ def test_missing_file_is_not_a_system_error(tmp_path):
     (0, 22050, 1.0),
     (48000, 16000, 0.25),
 ])
-def test_segment_bounds_are_equal_and_drop_partial_tail(n_samples, sr, seconds):
-    """Segments are consecutive, equally long, inside the signal, and as many as fit."""
+def test_cut_segments_are_equal_and_drop_partial_tail(n_samples, sr, seconds):
+    """Segments are consecutive, equally long, as many as fit (count_segments says how
+    many), and only a partial segment is dropped."""
     length = round(seconds * sr)
-    bounds = segment_bounds(n_samples, sr=sr, seconds=seconds)
-    assert len(bounds) == n_samples // length
-    assert all(stop - start == length for start, stop in bounds)
-    assert [start for start, _ in bounds] == [i * length for i in range(len(bounds))]
-    if bounds:
-        assert bounds[-1][1] <= n_samples
-        assert n_samples - bounds[-1][1] < length  # only a partial segment is dropped
+    y = np.arange(n_samples, dtype=np.float32)
+    segments = cut_segments(y, sr=sr, seconds=seconds)
+    assert segments.shape == (n_samples // length, length) and segments.dtype == np.float32
+    assert len(segments) == count_segments(n_samples, sr=sr, seconds=seconds)
+    assert length == segment_length(sr=sr, seconds=seconds)
+    np.testing.assert_array_equal(segments.reshape(-1), y[: segments.size])
+    assert n_samples - segments.size < length  # only a partial segment is dropped
+    assert np.shares_memory(segments, y) or segments.size == 0  # a view, not a copy
 
 
-def test_segment_bounds_known_values():
+def test_cut_segments_known_values():
     """10 samples at 2 Hz in 2-s segments: two segments, the last 2 samples dropped."""
-    assert segment_bounds(10, sr=2, seconds=2.0) == [(0, 4), (4, 8)]
+    np.testing.assert_array_equal(cut_segments(np.arange(10), sr=2, seconds=2.0),
+                                  [[0, 1, 2, 3], [4, 5, 6, 7]])
 
 
 def test_real_mp3_decodes(shared_data):

@@ -1,6 +1,7 @@
 """Per-segment audio features: column names in the Kaggle GTZAN order, shapes, values equal
-to plain librosa calls on the waveform, batches, and the torch path. Cutting files into
-segments and extracting a corpus are tested in test_corpus_extraction.py."""
+to plain librosa calls on the waveform, and batches. The torch path is tested in
+test_frontend_torch.py, cutting files into segments in test_workers.py and extracting a
+corpus in test_extraction.py."""
 
 from __future__ import annotations
 
@@ -125,21 +126,3 @@ def test_batch_features_do_not_depend_on_the_batch():
         mel, feats = batch_features(y[i : i + 1], **kw)
         np.testing.assert_array_equal(mel[0], mel_all[i])
         np.testing.assert_array_equal(feats[0], feats_all[i])
-
-
-def test_torch_path_matches_numpy_path(shared_data):
-    """The torch implementation (run here on the CPU; features.device=cuda runs it on a
-    GPU) gives the numpy path's values within 1e-4 relative, on real and generated audio."""
-    pytest.importorskip("torch")
-    real, _ = sf.read(shared_data / "gtzan_sample" / "disco" / "disco.00000.wav", dtype="float32")
-    segments = np.stack([real[SR : 2 * SR], _synthetic("metal", 1, 1.0)])
-    kw = dict(sr=SR, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=20)
-    mel, feats = batch_features(segments, **kw)
-    mel_t, feats_t = batch_features(segments, device="torch-cpu", **kw)
-    np.testing.assert_allclose(mel_t, mel, rtol=0, atol=1e-3)  # dB
-    # Absolute slack where values are ~0: the harmonic/percussive means by construction,
-    # an MFCC mean by chance (a sum of float32 dB values, ~1e-5 dB apart between the two).
-    atol = np.array([1e-6 if c in ("harmony_mean", "perceptr_mean")
-                     else 1e-4 if c.startswith("mfcc") and c.endswith("_mean") else 0.0
-                     for c in handcrafted_columns()])
-    assert np.all(np.abs(feats_t - feats) <= atol + 1e-4 * np.abs(feats))

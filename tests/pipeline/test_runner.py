@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from genrevae import runlog
+from tests.conftest import ROOT
 
 STAGE = '''
 import sys, time
@@ -165,7 +166,7 @@ def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
 
     from genrevae.compose import compose_params
 
-    shutil.copytree(Path(__file__).resolve().parents[1] / "conf", tmp_path / "conf")
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
     monkeypatch.chdir(tmp_path)
     params = compose_params(["latent_dim=5"], conf_dir="conf", output=tmp_path / "params.yaml")
     argv = ["dvc", "exp", "run", "-S", "latent_dim=5"]

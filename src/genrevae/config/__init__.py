@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from genrevae.config.build import DEVICES, SAMPLE_RATE_RANGE, at_most, build, fail, non_negative, positive
+from genrevae.config.build import SAMPLE_RATE_RANGE, at_most, build, fail, non_negative, positive
 from genrevae.config.data import (
     AUDIO_SOURCES,
     DATA_SOURCES,
@@ -52,6 +52,7 @@ from genrevae.config.model import (
     TrainConfig,
 )
 from genrevae.config.paths import PathsConfig
+from genrevae.devices import DEVICES
 from genrevae.errors import ConfigError
 from genrevae.models.names import MODEL_NAMES
 

@@ -21,8 +21,6 @@ from genrevae.errors import ConfigError
 # hours or fill the disk before anything fails. Each section module holds its own bounds;
 # this one is shared by data.synthetic and features.
 SAMPLE_RATE_RANGE = (8000, 192000)
-# Where torch work runs, for features.device and train.device alike.
-DEVICES = ("cpu", "cuda", "auto")
 
 
 def fail(key: str, message: str) -> typing.NoReturn:

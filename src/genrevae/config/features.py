@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genrevae.config.build import (
-    DEVICES,
     SAMPLE_RATE_RANGE,
     at_most,
     fail,
@@ -15,6 +14,7 @@ from genrevae.config.build import (
     one_of,
     positive,
 )
+from genrevae.devices import DEVICES
 
 LYRICS_BACKENDS = ("tfidf", "sentence")
 LYRICS_ANALYZERS = ("word", "char")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genrevae.config.build import DEVICES, at_most, fail, non_negative, one_of, positive
+from genrevae.config.build import at_most, fail, non_negative, one_of, positive
+from genrevae.devices import DEVICES
 from genrevae.models.names import MODEL_NAMES
 
 MODEL_INPUTS = ("audio", "lyrics", "hybrid", "mel")

@@ -226,13 +226,42 @@ def resampled_length(n_samples: int, *, orig_sr: int, target_sr: int) -> int:
     return int(np.ceil(n_samples * (float(target_sr) / orig_sr)))
 
 
+def segment_length(*, sr: int, seconds: float) -> int:
+    """Samples in one segment of ``seconds`` at ``sr`` Hz."""
+    return round(seconds * sr)
+
+
 def count_segments(n_samples: int, *, sr: int, seconds: float) -> int:
-    """Full segments of ``seconds`` in ``n_samples`` samples: ``len(segment_bounds(...))``."""
-    return n_samples // round(seconds * sr)
+    """Full segments of ``seconds`` in ``n_samples`` samples: what :func:`cut_segments`
+    cuts from a signal of that length."""
+    return n_samples // segment_length(sr=sr, seconds=seconds)
+
+
+def cut_segments(y: np.ndarray, *, sr: int, seconds: float) -> np.ndarray:
+    """``y`` cut into consecutive, non-overlapping segments of ``seconds``.
+
+    A trailing part shorter than ``seconds`` is dropped, so every segment has the same
+    length (and the same number of spectrogram frames); what is dropped starts at sample
+    ``out.size``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono audio at ``sr`` Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(count_segments(n, sr=sr, seconds=seconds), segment_length(sr=sr, seconds=seconds))]
+        A view of ``y`` (same dtype) where ``y`` is contiguous; row ``i`` starts at
+        sample ``i * segment_length(sr=sr, seconds=seconds)``.
+    """
+    length = segment_length(sr=sr, seconds=seconds)
+    n_seg = count_segments(len(y), sr=sr, seconds=seconds)
+    return y[: n_seg * length].reshape(n_seg, length)
 
 
 def expected_segments(path: str | Path, *, sr: int, seconds: float) -> int:
-    """Segments :func:`load_audio` + :func:`segment_bounds` will give ``path``, read from
+    """Segments :func:`load_audio` + :func:`cut_segments` will give ``path``, read from
     its header (soundfile.info) without decoding; 0 if the header cannot be read.
 
     Exact for wav, flac, ogg and au; for mp3 the header's length is libsndfile's
@@ -244,13 +273,3 @@ def expected_segments(path: str | Path, *, sr: int, seconds: float) -> int:
         return 0
     n = resampled_length(int(info.frames), orig_sr=int(info.samplerate), target_sr=sr)
     return count_segments(n, sr=sr, seconds=seconds)
-
-
-def segment_bounds(n_samples: int, *, sr: int, seconds: float) -> list[tuple[int, int]]:
-    """(start, stop) sample indices of consecutive, non-overlapping segments.
-
-    A trailing partial segment shorter than ``seconds`` is dropped, so every segment has
-    the same length (and the same number of spectrogram frames).
-    """
-    length = round(seconds * sr)
-    return [(s, s + length) for s in range(0, n_samples - length + 1, length)]

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from genrevae.config import Config
+from genrevae.data.audio import segment_length
 from genrevae.errors import DataError
 from genrevae.features.audio import handcrafted_columns
-from genrevae.features.extraction import CorpusExtraction, partial_root
+from genrevae.features.extraction import CorpusExtraction
+from genrevae.features.store import partial_root
 from genrevae.io import load_csv, load_manifest, save_csv, save_json, save_npy
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def run(cfg: Config) -> None:
     else:
         job = CorpusExtraction(manifest["path"].tolist(), f, partial_root(cfg.paths.audio_features))
         outcomes = job.run()
-        seg_len = round(f.segment_seconds * f.sample_rate)
+        seg_len = segment_length(sr=f.sample_rate, seconds=f.segment_seconds)
         segments, skipped = segment_table(manifest, outcomes, seg_len / f.sample_rate)
         if segments.empty:
             raise DataError(f"{cfg.paths.manifest}: no track yielded a single usable segment")

@@ -1,12 +1,11 @@
-"""Corpus extraction into memory-mapped arrays: cutting a file into segments, shapes and
-dtypes, unusable files reported in input order, identical results with one or two
-processes, empty input, resuming after a kill, header/decoded length mismatches, stale
-work folders, and the extract_audio stage end to end."""
+"""Corpus extraction into memory-mapped arrays: shapes and dtypes, unusable files reported
+in input order, identical results with one or two processes, empty input, resuming after a
+kill, the device path, header/decoded length mismatches, stale work folders, and the
+extract_audio stage end to end."""
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import signal
@@ -23,18 +22,16 @@ from threadpoolctl import threadpool_limits
 
 import genrevae.data.audio as data_audio
 import genrevae.features.extraction as ex
+import genrevae.features.store as store
 from genrevae.config import FeaturesConfig, from_dict
 from genrevae.data.audio import expected_segments, load_audio
 from genrevae.data.synthetic import generate_track
-from genrevae.errors import AudioError, ConfigError, DataError
-from genrevae.features.audio import batch_features, handcrafted_columns, n_frames, resolve_device
-from genrevae.features.extraction import (
-    CorpusExtraction,
-    TrackOutcome,
-    load_segments,
-    partial_root,
-    resolve_jobs,
-)
+from genrevae.errors import AudioError, DataError
+from genrevae.features.audio import batch_features, handcrafted_columns, n_frames
+from genrevae.features.extraction import CorpusExtraction
+from genrevae.features.store import TrackOutcome, partial_root
+from genrevae.features.workers import load_segments
+from genrevae.pipeline import extract_audio
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,19 +57,6 @@ def corpus(tmp_path_factory) -> list[str]:
     (d / "bad.wav").write_text("not audio\n", encoding="utf-8")
     sf.write(d / "silent.wav", np.zeros(SR * 2, dtype=np.float32), SR)
     return [*paths[:4], str(d / "bad.wav"), *paths[4:], str(d / "silent.wav")]
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> Path:
-    """Two good generated WAVs (2 s and 1.5 s), a text file named .wav and a 0.5-s clip."""
-    d = tmp_path_factory.mktemp("clips")
-    for name, genre, seconds in (("long", "metal", 2.0), ("short_ok", "jazz", 1.5),
-                                 ("tiny", "blues", 0.5)):
-        y = generate_track(genre, 0, languages=("english",), duration=seconds, sr=SR,
-                           instrumental_fraction=0.2, seed=3).audio
-        sf.write(d / f"{name}.wav", y, SR, subtype="FLOAT")
-    (d / "bad.wav").write_text("not audio at all\n", encoding="utf-8")
-    return d
 
 
 def _atol() -> np.ndarray:
@@ -116,23 +100,6 @@ def _extract(paths, cfg, workdir: Path) -> tuple[list[TrackOutcome], np.ndarray,
 def reference(corpus, tmp_path_factory):
     """One serial extraction of the corpus, the reference for the other tests."""
     return _extract(corpus, _cfg(1), tmp_path_factory.mktemp("serial"))
-
-
-def test_load_segments_cuts_full_segments(clips):
-    """A 2-s file in 1-s segments gives 2 rows, row i the file's samples from i s; a 1.5-s
-    file gives 1 (the tail is dropped)."""
-    y, _ = sf.read(clips / "long.wav", dtype="float32")
-    segments = load_segments(clips / "long.wav", _cfg())
-    assert segments.shape == (2, SR) and segments.dtype == np.float32
-    np.testing.assert_array_equal(segments, y[: 2 * SR].reshape(2, SR))
-    y, _ = sf.read(clips / "short_ok.wav", dtype="float32")
-    np.testing.assert_array_equal(load_segments(clips / "short_ok.wav", _cfg()), y[None, :SR])
-
-
-def test_load_segments_refuses_clip_shorter_than_a_segment(clips):
-    """A 0.5-s clip with 1-s segments raises AudioError naming the file and durations."""
-    with pytest.raises(AudioError, match=r"tiny\.wav: 0\.50 s is shorter than one 1-s segment"):
-        load_segments(clips / "tiny.wav", _cfg())
 
 
 def test_memmapped_outputs_have_the_documented_shapes_and_values(corpus, reference):
@@ -190,17 +157,18 @@ def test_one_and_two_processes_give_identical_arrays(corpus, reference, tmp_path
 _KILLABLE = """
 import json, sys, time
 import genrevae.features.extraction as ex
+import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
 
-ex.JOURNAL_EVERY_S = 0.0
-work = ex._extract_into
+store.JOURNAL_EVERY_S = 0.0
+work = ex.extract_track
 
 def slow(job):
     out = work(job)
     time.sleep(0.3)
     return out
 
-ex._extract_into = slow
+ex.extract_track = slow
 paths, root, cfg = json.loads(sys.argv[1])
 ex.CorpusExtraction(paths, FeaturesConfig(**cfg), root).run(progress=False)
 """
@@ -226,7 +194,7 @@ def test_killed_extraction_resumes_with_only_the_missing_tracks(corpus, referenc
     script.write_text(_KILLABLE, encoding="utf-8")
     args = json.dumps([corpus, str(root), {**cfg.__dict__}])
     proc = subprocess.Popen([sys.executable, str(script), args], cwd=ROOT)
-    journal = root / ex.extraction_key(corpus, cfg) / "done.jsonl"
+    journal = root / store.extraction_key(corpus, cfg) / "done.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if journal.exists() and len(journal.read_text().splitlines()) >= 3:
@@ -245,11 +213,11 @@ def test_killed_extraction_resumes_with_only_the_missing_tracks(corpus, referenc
             time.sleep(0.05)
         assert not any(_alive(w) for w in workers), "pool workers outlived their parent"
 
-    done_before = len(ex._Journal.read(journal.parent))
+    done_before = len(store.Journal.read(journal.parent))
     assert 3 <= done_before < len(corpus)
     calls = []
-    work = ex._extract_into
-    monkeypatch.setattr(ex, "_extract_into", lambda job: calls.append(job[0]) or work(job))
+    work = ex.extract_track
+    monkeypatch.setattr(ex, "extract_track", lambda job: calls.append(job[0]) or work(job))
     outcomes, mel, hand = _extract(corpus, _cfg(1), tmp_path)  # in-process: calls are seen
     assert len(calls) == len(corpus) - done_before
     assert outcomes == reference[0]
@@ -263,23 +231,13 @@ def test_device_path_batches_tracks_together(corpus, reference, tmp_path, monkey
     run here with torch on the CPU and 5-segment batches: the same outcomes, and values
     within 1e-4 of the CPU path."""
     pytest.importorskip("torch")
-    monkeypatch.setattr(ex, "resolve_device", lambda name: "torch-cpu")
+    monkeypatch.setattr(ex, "resolve_device", lambda name, key: "torch-cpu")
     monkeypatch.setattr(ex, "DEVICE_BATCH", 5)
     outcomes, mel, hand = _extract(corpus, _cfg(2, device="cuda"), tmp_path)
     assert outcomes == reference[0]
     np.testing.assert_allclose(mel, reference[1], rtol=0, atol=1e-3)
     ref = np.asarray(reference[2], dtype=np.float64)
     assert np.all(np.abs(hand - ref) <= _atol() + 1e-4 * np.abs(ref))
-
-
-def test_a_torn_journal_line_is_ignored(corpus, tmp_path):
-    """A journal whose last line was cut by a kill reads as the lines before it."""
-    folder = tmp_path
-    (folder / "done.jsonl").write_text('{"i": 0, "n": 2, "reason": null}\n{"i": 1, "n"',
-                                       encoding="utf-8")
-    assert ex._Journal.read(folder) == {0: TrackOutcome(2)}
-    ex._Journal(folder).fh.close()
-    assert (folder / "done.jsonl").read_text(encoding="utf-8").endswith("null}\n")
 
 
 def test_header_and_decoded_counts_that_disagree(corpus, reference, tmp_path, monkeypatch):
@@ -314,7 +272,7 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
                                                                     monkeypatch):
     """The work folder is keyed by the parameters and files; another key's folder is
     removed when not in use; a second extraction of the same folder is refused."""
-    monkeypatch.setattr(ex, "LOCK_WAIT_S", 0.2)
+    monkeypatch.setattr(store, "LOCK_WAIT_S", 0.2)
     root = tmp_path / ".audio.partial"
     stale = root / "0123456789abcdef0123"
     stale.mkdir(parents=True)
@@ -328,40 +286,6 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
     with pytest.raises(DataError, match="another extraction"):
         CorpusExtraction(corpus[:2], _cfg(1), root).open()
     job.cleanup()
-
-
-@pytest.mark.parametrize("n_jobs", [1, 3, 7])
-def test_resolve_jobs_positive_is_kept(n_jobs):
-    """A positive n_jobs is used as is."""
-    assert resolve_jobs(n_jobs) == n_jobs
-
-
-def test_resolve_jobs_zero_means_available_cores():
-    """n_jobs=0 means one worker per usable core (at least one)."""
-    assert resolve_jobs(0) >= 1
-
-
-def test_device_setting(params):
-    """features.device accepts cpu, cuda and auto; auto falls back to the CPU, and cuda
-    without a GPU is refused with the key's name."""
-    p = copy.deepcopy(params)
-    p["features"]["device"] = "gpu"
-    with pytest.raises(ConfigError, match=r"features\.device"):
-        from_dict(p)
-    assert resolve_device("cpu") == "cpu"
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        assert resolve_device("auto") == "cpu"
-        with pytest.raises(ConfigError, match=r"features\.device"):
-            resolve_device("cuda")
-
-
-def _stage_module():
-    spec = importlib.util.spec_from_file_location("extract_audio_stage",
-                                                  ROOT / "stages" / "extract_audio.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_extract_audio_stage_writes_the_documented_files(corpus, reference, params, tmp_path):
@@ -380,7 +304,7 @@ def test_extract_audio_stage_writes_the_documented_files(corpus, reference, para
                              "genre": "g", "language": "english", "source": "folder",
                              "lyrics": "", "split": "train"})
     manifest.to_csv(cfg.paths.manifest, index=False)
-    _stage_module().main(cfg, None)
+    extract_audio.run(cfg)
     segments = pd.read_csv(cfg.paths.segments)
     counts = [o.n_segments for o in reference[0]]
     assert len(segments) == sum(counts) == len(np.load(cfg.paths.mel, mmap_mode="r"))
