@@ -28,7 +28,7 @@ def _params(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
         ("model=nonexistent",
          f"error: model: no option 'nonexistent' in conf/model/; choose one of {MODELS}"),
         ("experiment=null", "error: experiment: no option null in conf/experiment/; choose one "
-                            "of feature_table"),
+                            "of feature_table, tiny"),
         ("latent_dim=", "error: latent_dim: expected an integer, got ''"),
         ("=3", "error: '=3': malformed override: no key before '='"),
         ("foo[", "error: 'foo[': malformed override (LexerNoViableAltException: foo[); write "
