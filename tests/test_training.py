@@ -10,32 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from genrevae.config import ModelConfig
 from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
 from genrevae.models.vae import VAE, kl_divergence
 from genrevae.pipeline.runner import seed_everything
 from genrevae.training import beta_at, fit, resolve_device
+from tests.models.conftest import HIDDEN, INPUT_DIM, LATENT_DIM, manifold, model_config
 
 HISTORY_KEYS = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
                 "val_kl"}
-INPUT_DIM, LATENT_DIM, HIDDEN = 10, 2, (32, 16)
-
-
-def manifold(rng: np.random.Generator, n: int, noise: float = 0.05) -> np.ndarray:
-    """Points on a random 2-D linear subspace of R^10 plus a little isotropic noise."""
-    basis = rng.normal(size=(2, INPUT_DIM)) / math.sqrt(2)
-    z = rng.normal(size=(n, 2))
-    return (z @ basis + noise * rng.normal(size=(n, INPUT_DIM))).astype(np.float32)
-
-
-def model_config(**overrides) -> ModelConfig:
-    values = {"name": "vae", "input": "audio", "latent_dim": LATENT_DIM, "hidden_dims": HIDDEN,
-              "beta": 1.0, "dropout": 0.0, "free_bits": 0.0, "condition": None,
-              "n_components": None, "pretrain_epochs": 0, "whiten": False}
-    values.update(overrides)
-    return ModelConfig(**values)
 
 
 def new_model(seed: int = 0) -> VAE:
