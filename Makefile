@@ -17,6 +17,9 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# Compile the numba kernels into their on-disk cache now, so the first extraction
+	@# (and every worker process) loads them instead of compiling.
+	$(BIN)/python -c 'from genrevae.features.workers import warm_up; warm_up()'
 	touch $@
 
 $(TEST_STAMP): $(STAMP)

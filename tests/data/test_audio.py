@@ -17,6 +17,7 @@ from genrevae.data.audio import (
     count_segments,
     cut_segments,
     load_audio,
+    mix_down,
     probe_audio,
     segment_length,
 )
@@ -259,3 +260,14 @@ def test_real_wav_resampled(shared_data):
     y = load_audio(path, sr=16000)
     assert abs(len(y) - math.ceil(n_native * 16000 / 22050)) <= 1
     assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6, 7, 8, 9])
+def test_mix_down_is_the_channel_mean_bit_for_bit(channels: int, rng) -> None:
+    """The fast mix gives exactly numpy's channel mean (the values every cached feature was
+    computed from), for any channel count, contiguous and mono."""
+    data = (rng.normal(size=(4099, channels)) * 0.4).astype(np.float32)
+    y = mix_down(data)
+    assert y.dtype == np.float32 and y.shape == (4099,) and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, data.mean(axis=1))
+    assert not np.shares_memory(y, data) or channels == 1
