@@ -6,22 +6,32 @@ On the same clips, in one process run, it times
       its own STFT, librosa.effects.hpss for the harmonic/percussive columns, the beat
       tracker's tempo, and one more call for the log-mel (what the pipeline stores);
   (b) genrevae.features.extraction.CorpusExtraction (one STFT per segment, memory-mapped
-      output) with 1 process and with all cores,
+      output) with 1 process and with all cores, and with ``--engine dask`` on a Dask
+      LocalCluster of as many single-threaded worker processes (cluster start-up included),
 
 and prints CPU and wall milliseconds per 30-s clip (10 segments) per core, the speed-up,
-peak memory and the largest differences between the two feature sets. With ``--corpus N``
+peak memory and the largest differences between the two feature sets, then per clip the
+decode share: the CPU time of decoding, mixing down and resampling (load_audio) against
+the whole clip's (decoding plus every segment's features), on one core. With ``--corpus N``
 it then extracts N generated 30-s tracks and prints the wall time and the peak resident
 memory of the whole process tree, per quarter of the run (flat means it does not grow with
 the corpus). It ends with one JSON line:
 
-  {"naive_ms": ..., "ours_ms_per_core": ..., "speedup": ..., "max_rel_diff": ..., "peak_rss_mb": ...}
+  {"naive_ms": ..., "ours_ms_per_core": ..., "speedup": ..., "max_rel_diff": ..., "peak_rss_mb": ...,
+   "decode_share": ..., "dask_ms_per_core": ..., "dask_warm_ms_per_core": ...,
+   "identical_to_local": ...}
 
 naive_ms is CPU time per clip of (a); ours_ms_per_core is wall time x cores per clip of
-(b) on all cores (pool start-up included); max_rel_diff leaves out the harmonic and
-percussive means, which are ~0, and any value below 0.01 in magnitude (an MFCC mean can
-be ~0 by chance): their absolute difference is printed instead.
+(b) on all cores (pool start-up included); dask_ms_per_core the same for the Dask engine
+(cluster start-up included), dask_warm_ms_per_core on a cluster already running, and
+identical_to_local whether the arrays of both equal the local engine's bit for bit (these
+only with --engine dask); decode_share is the median over clips of the decode share;
+max_rel_diff leaves out the harmonic and percussive means, which are ~0, and any value
+below 0.01 in magnitude (an MFCC mean can be ~0 by chance): their absolute difference is
+printed instead.
 
     python benchmarks/extract.py ../shared/data/gtzan_sample/*/*.wav --generated 20 --corpus 2000
+    python benchmarks/extract.py ../shared/data/previews_en_de/*/*.mp3 --generated 0 --engine dask
 """
 
 from __future__ import annotations
@@ -47,10 +57,10 @@ import soundfile as sf  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from genrevae.config import FeaturesConfig  # noqa: E402
-from genrevae.data.audio import load_audio  # noqa: E402
+from genrevae.data.audio import cut_segments, load_audio  # noqa: E402
 from genrevae.data.synthetic import generate_track  # noqa: E402
 from genrevae.features.audio import handcrafted_columns  # noqa: E402
-from genrevae.features.extraction import CorpusExtraction  # noqa: E402
+from genrevae.features.extraction import CorpusExtraction, feature_batches  # noqa: E402
 from genrevae.features.reference import naive_features  # noqa: E402
 from genrevae.features.workers import resolve_jobs, warm_up  # noqa: E402
 
@@ -141,10 +151,11 @@ def make_generated(folder: Path, count: int, seed: int) -> list[Path]:
     return paths
 
 
-def extract(paths: list[Path], jobs: int, workdir: Path) -> dict:
+def extract(paths: list[Path], jobs: int, workdir: Path, engine: str = "local",
+            scheduler: str | None = None) -> dict:
     """One CorpusExtraction run (with promotion to final files); times and arrays."""
     cfg = FeaturesConfig(sample_rate=SR, segment_seconds=SEGMENT_S, n_fft=2048, hop_length=512,
-                         n_mels=128, n_mfcc=20, n_jobs=jobs)
+                         n_mels=128, n_mfcc=20, n_jobs=jobs, engine=engine, scheduler=scheduler)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     cpu0, child0, wall0 = time.process_time(), children_cpu(), time.perf_counter()
@@ -174,6 +185,8 @@ def main() -> None:
                         help="distinct generated tracks behind the corpus; the N files are hard "
                              "links to them, each decoded and extracted separately (default 40)")
     parser.add_argument("--jobs", type=int, default=0, help="processes for 'all cores' (0: all)")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="dask: also run the Dask engine on a LocalCluster of --jobs workers")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="scratch folder (default: a temporary one, removed at the end)")
     parser.add_argument("--seed", type=int, default=7)
@@ -207,6 +220,13 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
     clip_equiv = total_segments / CLIP_SEGMENTS
     identical = (np.array_equal(one["mel"], many["mel"])
                  and np.array_equal(one["hand"], many["hand"]))
+    dask = warm = None
+    if args.engine == "dask":
+        dask = extract(clips, jobs, scratch / "dask", engine="dask")
+        warm = extract_on_running_cluster(clips, jobs, scratch / "dask_warm")
+    dask_identical = dask is not None and all(
+        run["outcomes"] == one["outcomes"] and np.array_equal(one["mel"], run["mel"])
+        and np.array_equal(one["hand"], run["hand"]) for run in (dask, warm))
 
     # (a) the naive recipe on the same segments.
     n_naive = len(clips) if args.naive_clips is None else min(args.naive_clips, len(clips))
@@ -251,6 +271,13 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
         ("genrevae, 1 process", ours1_cpu, ours1_wall, ours1_wall, one["mem"].peak()[0]),
         (f"genrevae, {jobs} processes", many_cpu, many_wall, many_per_core, many["mem"].peak()[0]),
     ]
+    if dask is not None:
+        dask_wall = dask["wall"] / clip_equiv * 1e3
+        warm_wall = warm["wall"] / clip_equiv * 1e3
+        rows += [(f"genrevae, Dask LocalCluster x{jobs}", dask["cpu"] / clip_equiv * 1e3,
+                  dask_wall, dask_wall * jobs, dask["mem"].peak()[0]),
+                 ("  the same cluster, running, warm", warm["cpu"] / clip_equiv * 1e3,
+                  warm_wall, warm_wall * jobs, warm["mem"].peak()[0])]
     for name, cpu, wall, per_core, rss in rows:
         print(f"{name:34s}{cpu:12.1f}{wall:14.1f}{per_core:14.1f}{naive_ms / per_core:9.1f}x"
               f"{rss:13.0f}")
@@ -259,6 +286,10 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
           f"harmonic/percussive means and values below {SMALL:g}, max absolute: "
           f"{max_abs_near:.1e}; log-mel, max absolute: {max_mel_db:.1e} dB")
     print(f"1 process and {jobs} processes give identical arrays: {identical}")
+    if dask is not None:
+        print(f"the Dask engine ({jobs} workers; started by the run, and running) gives the "
+              f"local engine's arrays: {dask_identical}")
+    decode_share = decode_shares(clips)
 
     peak_rss = many["mem"].peak()[0]
     if args.corpus:
@@ -287,9 +318,57 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
               f"({big['mel'].nbytes / 2**30:.2f} GiB on disk), handcrafted {tuple(big['hand'].shape)}")
         peak_rss = rss
 
-    print(json.dumps({"naive_ms": round(naive_ms, 1), "ours_ms_per_core": round(many_per_core, 1),
-                      "speedup": round(naive_ms / many_per_core, 1),
-                      "max_rel_diff": float(f"{max_rel:.3g}"), "peak_rss_mb": round(peak_rss)}))
+    summary = {"naive_ms": round(naive_ms, 1), "ours_ms_per_core": round(many_per_core, 1),
+               "speedup": round(naive_ms / many_per_core, 1),
+               "max_rel_diff": float(f"{max_rel:.3g}"), "peak_rss_mb": round(peak_rss),
+               "decode_share": round(decode_share, 3)}
+    if dask is not None:
+        summary.update(dask_ms_per_core=round(dask["wall"] / clip_equiv * 1e3 * jobs, 1),
+                       dask_warm_ms_per_core=round(warm["wall"] / clip_equiv * 1e3 * jobs, 1),
+                       identical_to_local=bool(dask_identical))
+    print(json.dumps(summary))
+
+
+def extract_on_running_cluster(clips: list[Path], jobs: int, workdir: Path) -> dict:
+    """The Dask engine on a LocalCluster started beforehand and warmed by one extraction
+    of the same clips (features.scheduler=its address), as on a user's running cluster:
+    no start-up in the time; the CPU time counts the workers'."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        address = cluster.scheduler_address
+        extract(clips, jobs, workdir / "warm-up", engine="dask", scheduler=address)
+        before = sum(client.run(time.process_time).values())
+        out = extract(clips, jobs, workdir / "timed", engine="dask", scheduler=address)
+        out["cpu"] += sum(client.run(time.process_time).values()) - before
+        return out
+
+
+def decode_shares(clips: list[Path]) -> float:
+    """Print, per clip, the CPU time of load_audio (decode, mix-down, resample) and of the
+    whole clip (that, then cutting and every segment's features, as a worker computes
+    them), on this one core; return the median decode share."""
+    cfg = FeaturesConfig(sample_rate=SR, segment_seconds=SEGMENT_S, n_fft=2048, hop_length=512,
+                         n_mels=128, n_mfcc=20, n_jobs=1)
+    print(f"\nper clip, one core (CPU ms):\n{'clip':40s}{'s':>6s}{'decode':>9s}{'features':>10s}"
+          f"{'total':>9s}{'decode share':>14s}")
+    shares = []
+    for clip in clips:
+        t0 = time.process_time()
+        y = load_audio(clip, sr=SR)
+        t1 = time.process_time()
+        for _ in feature_batches(cut_segments(y, sr=SR, seconds=SEGMENT_S), cfg):
+            pass
+        decode, features = t1 - t0, time.process_time() - t1
+        shares.append(decode / (decode + features))
+        print(f"{clip.name[:39]:40s}{len(y) / SR:6.1f}{decode * 1e3:9.1f}{features * 1e3:10.1f}"
+              f"{(decode + features) * 1e3:9.1f}{shares[-1]:14.0%}")
+    print(f"decode share: median {np.median(shares):.0%}, range {min(shares):.0%}..{max(shares):.0%}")
+    return float(np.median(shares))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Stage `extract_audio`: cut every track into segments and compute, per segment, the
 log-mel spectrogram and the Kaggle-GTZAN handcrafted features.
 
-Tracks are extracted across features.n_jobs processes (or on the GPU with
-features.device=cuda) into preallocated memory-mapped arrays, so memory does not grow with
-the corpus. The work is resumable: it lives in a hidden sibling of paths.audio_features
-(`.audio.partial/`), and a killed run, rerun, computes only the tracks it had not finished.
+Tracks are extracted across features.n_jobs processes (on the GPU with
+features.device=cuda, or as tasks on a Dask cluster with features.engine=dask) into
+preallocated memory-mapped arrays, so memory does not grow with the corpus. The work is
+resumable: it lives in a hidden sibling of paths.audio_features (`.audio.partial/`), and a
+killed run, rerun, computes only the tracks it had not finished.
 The finished arrays are then renamed into place.
 
 For data.name=features_table the table's rows are the segments and their features are

@@ -112,6 +112,8 @@ def _edit(params: dict, dotted: str, value) -> dict:
         ("data.genre_map", ["rock"], "data.genre_map: expected a mapping"),
         ("features.hop_length", 4096, "features.hop_length"),
         ("features.n_jobs", -1, "features.n_jobs"),
+        ("features.engine", "spark", "features.engine: must be one of local, dask"),
+        ("features.scheduler", "tcp://h:8786", "features.scheduler: only meaningful with"),
         ("lyrics.analyzer", "bpe", "lyrics.analyzer"),
         ("seed", 1.5, "seed: expected an integer"),
         ("model.dropout", True, "model.dropout: expected a number"),

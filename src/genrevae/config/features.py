@@ -3,6 +3,7 @@ embedding and how the two are joined; each dataclass validates its own keys."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from genrevae.config.build import (
@@ -16,6 +17,9 @@ from genrevae.config.build import (
 )
 from genrevae.devices import DEVICES
 
+ENGINES = ("local", "dask")
+# A Dask scheduler's address (tls:// for a secured cluster), or a scheduler file's path.
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 LYRICS_BACKENDS = ("tfidf", "sentence")
 LYRICS_ANALYZERS = ("word", "char")
 # Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why).
@@ -36,6 +40,13 @@ class FeaturesConfig:
     # Where the spectral work runs: cpu (numpy + numba), cuda (torch, batched on the GPU)
     # or auto (cuda when torch sees one). Values agree within 1e-4 relative.
     device: str = "cpu"
+    # Who runs the tracks: local (features.n_jobs processes on this machine) or dask
+    # (tasks on a Dask cluster). The values are identical either way.
+    engine: str = "local"
+    # For engine=dask: None starts a LocalCluster of features.n_jobs single-threaded
+    # worker processes on loopback; "tcp://host:port" (or tls://) or the path of a
+    # scheduler file (*.json) uses a running cluster's scheduler.
+    scheduler: str | None = None
 
     def check(self) -> None:
         for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels",
@@ -46,6 +57,12 @@ class FeaturesConfig:
         at_most("features.n_fft", self.n_fft, MAX_N_FFT)
         non_negative("features.n_jobs", self.n_jobs)
         one_of("features.device", self.device, DEVICES)
+        one_of("features.engine", self.engine, ENGINES)
+        if self.engine == "dask" and self.device != "cpu":
+            fail("features.device", f"the dask engine runs on CPU workers; got {self.device!r} "
+                                    "with features.engine=dask (set features.device=cpu)")
+        if self.scheduler is not None:
+            check_scheduler(self.scheduler, self.engine)
         if self.hop_length > self.n_fft:
             fail("features.hop_length", f"must not exceed features.n_fft ({self.n_fft})")
         if self.segment_seconds * self.sample_rate < self.n_fft:
@@ -57,6 +74,23 @@ class FeaturesConfig:
                                     f"features.n_fft ({self.n_fft})")
         if self.n_mfcc > self.n_mels:
             fail("features.n_mfcc", f"must not exceed features.n_mels ({self.n_mels})")
+
+
+def check_scheduler(scheduler: str, engine: str) -> None:
+    """``features.scheduler`` is only read by the dask engine, and must be a
+    ``tcp://host:port`` / ``tls://host:port`` address or a scheduler file (``*.json``)."""
+    key = "features.scheduler"
+    if engine != "dask":
+        fail(key, f"only meaningful with features.engine=dask (engine is {engine!r}); "
+                  "set features.engine=dask or leave features.scheduler null")
+    match = SCHEDULER_ADDRESS.fullmatch(scheduler)
+    if match:
+        if not 1 <= int(match[3]) <= 65535:
+            fail(key, f"port {match[3]} is outside 1..65535 in {scheduler!r}")
+        return
+    if "://" in scheduler or not scheduler.endswith(".json"):
+        fail(key, f"expected a scheduler address tcp://host:port (or tls://host:port) or a "
+                  f"scheduler file path ending in .json, got {scheduler!r}")
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 :class:`CorpusExtraction` cuts every track into its full segments
 (:func:`genrevae.features.workers.load_segments`) and computes their features with
 :func:`genrevae.features.audio.batch_features`, across ``features.n_jobs``
-single-threaded processes (:mod:`genrevae.features.workers`) or, with
-``features.device=cuda``, several tracks per torch call on the GPU, into the resumable
-store of :mod:`genrevae.features.store`.
+single-threaded processes (:mod:`genrevae.features.workers`), with
+``features.device=cuda`` several tracks per torch call on the GPU, or with
+``features.engine=dask`` as tasks on a Dask cluster (:mod:`genrevae.features.dask_engine`),
+into the resumable store of :mod:`genrevae.features.store`.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class CorpusExtraction(FeatureStore):
 
     ``CorpusExtraction(paths, cfg, root).run()`` computes what is missing (everything
     the first time, only the tracks not yet journaled after a kill), across
-    ``cfg.n_jobs`` processes or on ``cfg.device``; :meth:`promote` then puts the arrays
-    at their final paths atomically and :meth:`cleanup` removes the work folder (see
+    ``cfg.n_jobs`` processes, on ``cfg.device`` or on a Dask cluster; :meth:`promote` then
+    puts the arrays at their final paths atomically and :meth:`cleanup` removes the work folder (see
     :class:`~genrevae.features.store.FeatureStore`). Whatever process computes features
     gets :func:`~genrevae.features.workers.tune_allocator` (this one, when ``n_jobs`` is
     1 or a GPU is used).
@@ -100,10 +101,14 @@ class CorpusExtraction(FeatureStore):
 
         work = [(i, self.paths[i], self.cfg, int(self.starts[i]), int(self.capacity[i]),
                  str(self.folder)) for i in pending]
-        if device != "cpu" or jobs == 1:
+        if self.cfg.engine == "local" and (device != "cpu" or jobs == 1):
             tune_allocator()  # this process does the work
         try:
-            if device != "cpu":
+            if self.cfg.engine == "dask":
+                from genrevae.features.dask_engine import run_on_dask
+
+                run_on_dask(self, work, jobs, record)
+            elif device != "cpu":
                 log.info("extracting %d tracks on %s", len(work), device)
                 self._run_on_device(work, device, jobs, record)
             elif jobs == 1:

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,8 @@ JOURNAL_EVERY_S = 1.0
 # How long to wait for the work folder's lock before deciding another extraction holds it
 # (the workers of a just-killed run release it a few milliseconds after their parent dies).
 LOCK_WAIT_S = 10.0
+# Feature keys that say where values are computed, not what they are.
+_WHERE = ("n_jobs", "device", "engine", "scheduler")
 
 
 def partial_root(audio_features: str | Path) -> Path:
@@ -57,9 +59,10 @@ def partial_root(audio_features: str | Path) -> Path:
 
 def extraction_key(paths: Sequence[str | Path], cfg: FeaturesConfig) -> str:
     """Hash of everything the extracted values depend on: the feature parameters (not
-    ``n_jobs`` or ``device``), librosa's version and :data:`FEATURES_VERSION`, and every
-    audio file's path, size and modification time."""
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("n_jobs", "device")}
+    ``n_jobs``, ``device``, ``engine`` or ``scheduler``, which say where they are computed),
+    librosa's version and :data:`FEATURES_VERSION`, and every audio file's path, size and
+    modification time."""
+    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _WHERE}
     digest = hashlib.sha256(json.dumps(
         {"version": FEATURES_VERSION, "librosa": librosa.__version__, "features": params},
         sort_keys=True).encode())
@@ -92,12 +95,23 @@ def write_rows(folder: Path, start: int, mel: np.ndarray, feats: np.ndarray) -> 
     del hand_map
 
 
+def sync_arrays(folder: Path) -> None:
+    """fsync both arrays of ``folder`` (every process's writes to them, on a local disk)."""
+    for name in (_MEL, _HAND):
+        fd = os.open(folder / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def store_track(
     folder: Path, path: str, segments: np.ndarray, start: int, capacity: int,
-    batches: Iterator[tuple[int, np.ndarray, np.ndarray]],
+    batches: Iterator[tuple[int, np.ndarray, np.ndarray]], *, write: Callable = write_rows,
 ) -> TrackOutcome:
     """Write one track's feature ``batches`` (``(first_row, log_mel, features)``) at rows
-    ``start ...``, at most the ``capacity`` rows its header predicted."""
+    ``start ...``, at most the ``capacity`` rows its header predicted, with
+    ``write(folder, row, mel, feats)``."""
     if capacity == 0:
         return TrackOutcome(0, f"{path}: the header gives no full segment but decoding gave "
                                f"{len(segments)}; cannot place its rows")
@@ -105,7 +119,7 @@ def store_track(
         log.warning("%s: decoded %d segments, the header predicted %d; keeping the first %d",
                     path, len(segments), capacity, capacity)
     for first, mel, feats in batches:
-        write_rows(folder, start + first, mel, feats)
+        write(folder, start + first, mel, feats)
     return TrackOutcome(min(len(segments), capacity))
 
 
@@ -150,12 +164,7 @@ class Journal:
         self.last = time.monotonic()
         if not self.pending:
             return
-        for name in (_MEL, _HAND):
-            fd = os.open(self.folder / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        sync_arrays(self.folder)
         self.fh.write("".join(line + "\n" for line in self.pending))
         self.fh.flush()
         os.fsync(self.fh.fileno())
