@@ -248,3 +248,23 @@ def test_stage_with_a_missing_input_says_so_in_one_line(tmp_path, params):
     assert "Traceback" not in proc.stderr and "System error" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {params['paths']['segments']}: not found{RERUN}"]
+
+
+def test_take_rows_reads_a_memory_map_like_indexing(tmp_path, rng: np.random.Generator) -> None:
+    """take_rows of a .npy memory map equals fancy indexing, for unsorted, repeated,
+    negative and consecutive indices; a plain array is indexed; a bad index is refused."""
+    from genrevae.io import take_rows
+
+    data = rng.normal(size=(13, 3, 4)).astype(np.float32)
+    save_npy(tmp_path / "a.npy", data)
+    mmap = load_npy(tmp_path / "a.npy", mmap=True)
+    for index in ([0], [12, 0, 5, 5, 6, 7, -1], np.arange(13)[::-1], [3, 4, 5, 9, 10],
+                  np.zeros(0, dtype=int)):
+        got = take_rows(mmap, np.asarray(index, dtype=int))
+        assert type(got) is np.ndarray and got.dtype == np.float32
+        np.testing.assert_array_equal(got, data[np.asarray(index, dtype=int)])
+        np.testing.assert_array_equal(take_rows(data, np.asarray(index, dtype=int)),
+                                      data[np.asarray(index, dtype=int)])
+    with pytest.raises(IndexError):
+        take_rows(mmap, np.array([13]))
+    np.testing.assert_array_equal(take_rows(mmap[2:], np.array([0, 3])), data[[2, 5]])

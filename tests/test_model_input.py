@@ -11,7 +11,9 @@ import pytest
 
 from genrevae.config import Config, from_dict, to_dict
 from genrevae.features.fuse import fuse_features, save_fused
-from genrevae.model_input import InputTransform, load_model_input, one_hot, standardise_mel
+from genrevae.model_input import (
+    InputTransform, MelRows, load_model_input, mel_band_stats, one_hot, standardise_mel,
+)
 
 N_MELS, FRAMES = 6, 9
 
@@ -33,6 +35,48 @@ def test_standardise_mel_per_band(rng: np.random.Generator) -> None:
     for band in range(N_MELS):
         np.testing.assert_allclose(out[:, band], (mel[:, band] - mean[band]) / std[band],
                                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 5, 1000])
+def test_band_stats_in_one_pass_equal_the_two_pass_ones(rng: np.random.Generator,
+                                                        chunk: int) -> None:
+    """Chunks merged one at a time give the whole selection's float64 mean and std (cast
+    to float32), with a mask or with indices; a band with no spread gets the 1e-3 floor."""
+    mel = (rng.normal(size=(11, N_MELS, FRAMES)) * 3.0 - 60.0).astype(np.float32)
+    mel[:, 2] = -80.0
+    rows = rng.random(11) < 0.6
+    rows[:2] = True
+    picked = mel[rows].astype(np.float64)
+    want_mean = picked.mean(axis=(0, 2)).astype(np.float32)
+    want_std = np.maximum(picked.std(axis=(0, 2)), 1e-3).astype(np.float32)
+    for selection in (rows, np.flatnonzero(rows)):
+        mean, std = mel_band_stats(mel, selection, chunk=chunk)
+        assert mean.dtype == std.dtype == np.float32
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-6)
+        np.testing.assert_allclose(std, want_std, rtol=1e-5)
+    assert std[2] == np.float32(1e-3)
+    with pytest.raises(ValueError, match="at least one segment"):
+        mel_band_stats(mel, np.zeros(11, dtype=bool))
+
+
+def test_mel_rows_read_only_the_rows_asked_for(tmp_path, rng: np.random.Generator) -> None:
+    """Indexing a MelRows reads nothing; converting it gives standardise_mel of exactly
+    those rows, in the order asked for (unsorted, repeated, masks, slices, nested)."""
+    mel = rng.normal(size=(9, N_MELS, FRAMES)).astype(np.float32)
+    np.save(tmp_path / "mel.npy", mel)
+    mmap = np.load(tmp_path / "mel.npy", mmap_mode="r")
+    mean, std = rng.normal(size=N_MELS).astype(np.float32), np.full(N_MELS, 2.0, np.float32)
+    rows = MelRows(mmap, mean, std)
+    want = standardise_mel(mel, mean, std)
+    assert rows.shape == mel.shape and len(rows) == 9 and rows.ndim == 3
+    np.testing.assert_array_equal(np.asarray(rows), want)
+    for key in ([7, 2, 2, 0], np.arange(9) % 2 == 0, slice(3, 8), slice(None, None, -1)):
+        view = rows[key]
+        assert isinstance(view, MelRows) and view.mel is mmap
+        np.testing.assert_array_equal(np.asarray(view), want[key])
+    nested = rows[np.arange(9) > 2][[4, 0]]
+    np.testing.assert_array_equal(np.asarray(nested), want[[7, 3]])
+    assert np.asarray(rows[[1]], dtype=np.float64).dtype == np.float64
 
 
 @pytest.fixture
@@ -73,11 +117,13 @@ def test_mel_input_standardised_on_train_segments(artifacts) -> None:
     segments, mel, _, config = artifacts
     inp = load_model_input(config("conv_vae", "mel"), segments)
     train = (segments["split"] == "train").to_numpy()
-    assert inp.x.shape == mel.shape and inp.x.dtype == np.float32
-    np.testing.assert_allclose(inp.x[train].mean(axis=(0, 2)), 0.0, atol=1e-4)
-    np.testing.assert_allclose(inp.x[train].std(axis=(0, 2)), 1.0, atol=1e-4)
-    assert np.abs(inp.x[~train].mean(axis=(0, 2))).max() > 1e-3  # not fit on every row
-    np.testing.assert_allclose(inp.x, standardise_mel(mel, np.asarray(inp.transform.mel_mean),
+    assert isinstance(inp.x, MelRows) and isinstance(inp.x.mel, np.memmap)
+    x = np.asarray(inp.x)
+    assert inp.x.shape == x.shape == mel.shape and x.dtype == np.float32
+    np.testing.assert_allclose(x[train].mean(axis=(0, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(x[train].std(axis=(0, 2)), 1.0, atol=1e-4)
+    assert np.abs(x[~train].mean(axis=(0, 2))).max() > 1e-3  # not fit on every row
+    np.testing.assert_allclose(x, standardise_mel(mel, np.asarray(inp.transform.mel_mean),
                                                       np.asarray(inp.transform.mel_std)), atol=1e-6)
     assert inp.observed is None and inp.conditions is None and inp.usable.all()
     assert inp.transform.kind == "mel" and inp.transform.fuse is None

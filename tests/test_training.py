@@ -465,3 +465,35 @@ def test_denoising_model_learns_and_encodes_deterministically(
     assert min(r["val_loss"] for r in result.history) < 0.6 * first
     x = rng.normal(size=(50, INPUT_DIM)).astype(np.float32)
     np.testing.assert_array_equal(model.latent_means(x), model.latent_means(x))
+
+
+@pytest.mark.parametrize("pool", [1, 2])
+def test_training_on_memory_mapped_log_mel_equals_the_in_memory_path(
+    tmp_path, rng: np.random.Generator, pool: int,
+) -> None:
+    """Batches read from a memory-mapped log-mel and standardised as they are drawn
+    (MelRows) give the same history, weights and latents, to the bit, as the whole
+    standardised array in memory."""
+    from genrevae.model_input import MelRows, mel_band_stats
+    from genrevae.models.conv_vae import ConvVAE
+
+    shape = (16, 20)
+    mel = (rng.normal(size=(40, *shape)) * 4.0 - 50.0).astype(np.float32)
+    np.save(tmp_path / "mel.npy", mel)
+    mmap = np.load(tmp_path / "mel.npy", mmap_mode="r")
+    split = np.array(["train"] * 28 + ["val"] * 6 + ["test"] * 6)
+    mean, std = mel_band_stats(mmap, split == "train")
+    lazy = MelRows(mmap, mean, std)
+    whole = np.asarray(lazy)
+    results = []
+    for x in (lazy, whole):
+        torch.manual_seed(3)
+        model = ConvVAE(shape, 3, channels=(4, 8), pool=pool)
+        history = fit(model, x[split == "train"], x[split == "val"], beta=1.0, epochs=3,
+                      batch_size=8, lr=1e-3, patience=10, seed=5, progress=False).history
+        results.append((history, model.state_dict(), model.latent_means(x)))
+    (h1, w1, z1), (h2, w2, z2) = results
+    assert h1 == h2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert z1.shape == (40, 3)
+    np.testing.assert_array_equal(z1, z2)

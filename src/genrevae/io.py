@@ -137,6 +137,42 @@ def copy_npy_rows(src: str | Path, dst: str | Path, rows: list[tuple[int, int]],
         os.fsync(fout.fileno())
 
 
+def take_rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``array[index]`` (integer indices, any order) as a new in-memory array.
+
+    For a memory map of a whole ``.npy`` file (:func:`load_npy` with ``mmap=True``) the
+    rows are read with plain file reads, one per run of consecutive rows: the pages then
+    sit in the OS's file cache instead of the process's resident memory, which indexing
+    the map would grow by every row ever touched (a training epoch touches them all)."""
+    index = np.asarray(index, dtype=np.int64)
+    if not (isinstance(array, np.memmap) and array.filename and array.flags.c_contiguous
+            and array.ndim >= 1 and len(index)):
+        return np.array(array[index])
+    header_offset, header_shape, header_dtype = npy_data_offset(array.filename)
+    if (header_offset, header_shape, header_dtype) != (array.offset, array.shape, array.dtype):
+        return np.array(array[index])  # a view into the map, not the whole file
+    if index.min() < -len(array) or index.max() >= len(array):
+        raise IndexError(f"row index out of range for {len(array)} rows")
+    index = np.where(index < 0, index + len(array), index)
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    order = np.argsort(index, kind="stable")
+    ordered = index[order]
+    out = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
+    flat = out.reshape(len(index), -1).view(np.uint8).reshape(len(index), row_bytes)
+    # Breaks between runs of consecutive (or repeated) rows.
+    starts = np.flatnonzero(np.diff(ordered, prepend=ordered[0] - 2) > 1)
+    with open(array.filename, "rb") as fh:
+        for a, b in zip(starts, [*starts[1:], len(ordered)], strict=True):
+            first, last = int(ordered[a]), int(ordered[b - 1])
+            fh.seek(array.offset + first * row_bytes)
+            block = fh.read((last - first + 1) * row_bytes)
+            if len(block) != (last - first + 1) * row_bytes:
+                raise ArtifactError(f"{array.filename}: truncated at row {first}")
+            rows = np.frombuffer(block, dtype=np.uint8).reshape(-1, row_bytes)
+            flat[order[a:b]] = rows[ordered[a:b] - first]
+    return out
+
+
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
         np.save(fh, array, allow_pickle=False)

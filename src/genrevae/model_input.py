@@ -18,20 +18,23 @@ import pandas as pd
 
 from genrevae.config import Config, to_dict
 from genrevae.features.fuse import load_input, load_scalers, standardise, weighted_concat
-from genrevae.io import load_npy
+from genrevae.io import load_npy, take_rows
 
 
 @dataclass(frozen=True)
 class ModelInput:
-    x: np.ndarray  # (n_seg, d) feature vectors or (n_seg, n_mels, frames) log-mel, float32
+    # (n_seg, d) feature vectors, float32, or the (n_seg, n_mels, frames) log-mel as
+    # MelRows (read and standardised only when indexed and converted)
+    x: np.ndarray | MelRows
     observed: np.ndarray | None  # bool, like x: entries in the reconstruction loss
     usable: np.ndarray  # (n_seg,) bool: rows the model can encode
     conditions: np.ndarray | None  # (n_seg, n_categories) one-hot, cvae only
     transform: InputTransform | None = None
 
     def flat(self) -> np.ndarray:
-        """x as (n_seg, n_features), for PCA and raw-feature baselines."""
-        return self.x.reshape(len(self.x), -1)
+        """x as (n_seg, n_features), for PCA and raw-feature baselines (the whole log-mel
+        is read here)."""
+        return np.asarray(self.x).reshape(len(self.x), -1)
 
 
 def one_hot(values: pd.Series | np.ndarray, categories: list[str]) -> np.ndarray:
@@ -49,6 +52,67 @@ def standardise_mel(mel: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     return ((np.asarray(mel, dtype=np.float32) - mean[None, :, None]) / std[None, :, None]).astype(
         np.float32
     )
+
+
+def mel_band_stats(mel: np.ndarray, rows: np.ndarray, *, chunk: int = 256
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and (population) standard deviation, floored at 1e-3, of the rows
+    ``rows`` (bool mask or indices) of ``mel`` (n, n_mels, frames), float32 (n_mels,).
+
+    One pass over ``chunk`` segments at a time, so a memory-mapped array is never read
+    whole: each chunk's float64 mean and sum of squared deviations are merged into the
+    running ones (Chan et al.'s pairwise update), which keeps the precision of a two-pass
+    computation instead of the cancellation a plain sum of squares suffers."""
+    index = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+    n_bands = mel.shape[1]
+    count, mean, m2 = 0, np.zeros(n_bands), np.zeros(n_bands)
+    for start in range(0, len(index), chunk):
+        block = take_rows(mel, index[start : start + chunk]).astype(np.float64)
+        k = block.shape[0] * block.shape[2]
+        block_mean = block.mean(axis=(0, 2))
+        block_m2 = ((block - block_mean[None, :, None]) ** 2).sum(axis=(0, 2))
+        delta = block_mean - mean
+        total = count + k
+        mean = mean + delta * (k / total)
+        m2 = m2 + block_m2 + delta**2 * (count * k / total)
+        count = total
+    if count == 0:
+        raise ValueError("band statistics need at least one segment")
+    return mean.astype(np.float32), np.maximum(np.sqrt(m2 / count), 1e-3).astype(np.float32)
+
+
+class MelRows:
+    """Rows of the log-mel array standardised per band only when read.
+
+    Indexing (a slice, indices or a bool mask) gives another :class:`MelRows` and reads
+    nothing; ``np.asarray`` reads the rows from the (memory-mapped) array and standardises
+    them. The training loop draws its batches this way, so its memory does not grow with
+    the corpus; the values equal :func:`standardise_mel` of the whole array."""
+
+    def __init__(self, mel: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                 rows: np.ndarray | None = None) -> None:
+        self.mel, self.mean, self.std = mel, mean, std
+        self.rows = np.arange(len(mel)) if rows is None else rows
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.mel.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.mel.ndim
+
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key) -> MelRows:
+        return MelRows(self.mel, self.mean, self.std, self.rows[key])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = standardise_mel(take_rows(self.mel, self.rows), self.mean, self.std)
+        return out if dtype is None else out.astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -80,10 +144,8 @@ class InputTransform:
         kind = cfg.model.input
         fit: dict[str, Any] = {}
         if kind == "mel":
-            mel = load_npy(cfg.paths.mel, mmap=True)
-            train = np.asarray(mel[is_train], dtype=np.float64)
-            fit["mel_mean"] = train.mean(axis=(0, 2)).astype(np.float32).tolist()
-            fit["mel_std"] = np.maximum(train.std(axis=(0, 2)), 1e-3).astype(np.float32).tolist()
+            mean, std = mel_band_stats(load_npy(cfg.paths.mel, mmap=True), is_train)
+            fit.update(mel_mean=mean.tolist(), mel_std=std.tolist())
         else:
             fit["fuse"] = load_scalers(cfg.paths.fused)
         if cfg.model.name == "cvae" and cfg.model.condition:
@@ -122,7 +184,7 @@ class InputTransform:
         names (the fused arrays, which fuse standardised with these scalers, or the
         log-mel)."""
         if self.kind == "mel":
-            x = self._mel(load_npy(cfg.paths.mel, mmap=True))
+            x = MelRows(load_npy(cfg.paths.mel, mmap=True), *self._mel_stats())
             observed, usable = None, np.ones(len(x), dtype=bool)
         else:
             x, observed, usable = load_input(cfg.paths.fused, self.kind)
@@ -155,8 +217,11 @@ class InputTransform:
                                lyrics_weight=fuse["lyrics_weight"])
 
     def _mel(self, mel: np.ndarray) -> np.ndarray:
-        return standardise_mel(mel, np.asarray(self.mel_mean, dtype=np.float32),
-                               np.asarray(self.mel_std, dtype=np.float32))
+        return standardise_mel(mel, *self._mel_stats())
+
+    def _mel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.asarray(self.mel_mean, dtype=np.float32),
+                np.asarray(self.mel_std, dtype=np.float32))
 
 
 def load_model_input(cfg: Config, segments: pd.DataFrame,

@@ -8,6 +8,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,9 +41,26 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
 
 @dataclass(frozen=True)
 class _Data:
-    x: torch.Tensor
-    mask: torch.Tensor
+    """One split's rows. ``x`` is a tensor already on the device, or rows read only when a
+    batch is drawn (anything whose ``x[indices]`` ``np.asarray`` turns into float32, such
+    as :class:`genrevae.model_input.MelRows`): then only one batch is in memory."""
+
+    x: torch.Tensor | Any
+    mask: torch.Tensor | None
     c: torch.Tensor | None
+    device: torch.device
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: torch.Tensor):
+        if isinstance(self.x, torch.Tensor):
+            xb = self.x[idx]
+        else:
+            xb = torch.as_tensor(np.asarray(self.x[idx.numpy()], dtype=np.float32),
+                                 device=self.device)
+        return (xb, None if self.mask is None else self.mask[idx],
+                None if self.c is None else self.c[idx])
 
 
 def _run_epoch(
@@ -64,9 +82,8 @@ def _run_epoch(
     model.train(training)
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
     with torch.set_grad_enabled(training):
-        for idx in _batches(len(data.x), batch_size, generator):
-            xb, mb = data.x[idx], data.mask[idx]
-            cb = data.c[idx] if data.c is not None else None
+        for idx in _batches(len(data), batch_size, generator):
+            xb, mb, cb = data.batch(idx)
             xin = xb
             if training and input_dropout > 0:
                 xin = xb * (torch.rand_like(xb) >= input_dropout)
@@ -87,7 +104,7 @@ def _run_epoch(
             sums["loss"] += float((rec + beta * kl).sum())
             sums["recon"] += float(rec.sum())
             sums["kl"] += float(kl.sum())
-    return {k: v / max(len(data.x), 1) for k, v in sums.items()}
+    return {k: v / max(len(data), 1) for k, v in sums.items()}
 
 
 def beta_at(epoch: int, *, beta: float, warmup_epochs: int, pretrain_epochs: int = 0) -> float:
@@ -102,8 +119,8 @@ def beta_at(epoch: int, *, beta: float, warmup_epochs: int, pretrain_epochs: int
 
 def fit(
     model: LatentModel,
-    x_train: np.ndarray,
-    x_val: np.ndarray,
+    x_train: np.ndarray | Any,
+    x_val: np.ndarray | Any,
     *,
     mask_train: np.ndarray | None = None,
     mask_val: np.ndarray | None = None,
@@ -125,7 +142,9 @@ def fit(
 ) -> TrainResult:
     """Train by minimising recon + beta * KL; keep the weights of the best validation epoch.
 
-    ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments);
+    ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments), or
+    rows read as batches are drawn (:class:`genrevae.model_input.MelRows`: a memory-mapped
+    log-mel, standardised per batch, which gives the same model as the array would);
     ``mask_*`` (same shape, bool) mark observed entries (missing lyrics are left out of the
     reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.
     ``input_dropout`` > 0 trains a denoising model: each training batch reaches the encoder
@@ -141,18 +160,21 @@ def fit(
     ``train_recon``, ``train_kl``, ``val_loss``, ``val_recon``, ``val_kl``.
     """
     device = torch.device(device)
-    model.setup(np.asarray(x_train))
+    model.setup(x_train)
     model.to(device)
 
-    def tensors(x: np.ndarray, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-        mt = torch.ones_like(xt) if m is None else torch.as_tensor(m, dtype=xt.dtype, device=device)
+    def rows(x: Any, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
+        # An array is moved to the device once; lazy rows stay where they are (an absent
+        # mask weighs every entry 1, which is the same sum as no mask).
+        xt = torch.as_tensor(x, dtype=torch.float32, device=device) if isinstance(
+            x, np.ndarray) else x
+        mt = None if m is None else torch.as_tensor(m, dtype=torch.float32, device=device)
         ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
-        return _Data(xt, mt, ct)
+        return _Data(xt, mt, ct, device)
 
-    train = tensors(x_train, mask_train, c_train)
-    val = tensors(x_val, mask_val, c_val)
-    if len(val.x) == 0:
+    train = rows(x_train, mask_train, c_train)
+    val = rows(x_val, mask_val, c_val)
+    if len(val) == 0:
         log.warning("no validation rows: early stopping watches the training loss")
         val = train
     generator = torch.Generator().manual_seed(seed)
@@ -162,13 +184,13 @@ def fit(
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
         if epoch == pretrain_epochs + 1 and pretrain_epochs > 0:
-            model.after_pretraining(np.asarray(x_train), seed=seed)
+            model.after_pretraining(x_train, seed=seed)
         b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
                     pretrain_epochs=pretrain_epochs)
         tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
                         optimizer=optimizer, generator=generator, input_dropout=input_dropout)
-        va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=4096, optimizer=None,
-                        generator=None)
+        va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=model.eval_batch_size,
+                        optimizer=None, generator=None)
         row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},
                **{f"val_{k}": v for k, v in va.items()}}
         result.history.append(row)

@@ -120,6 +120,30 @@ def test_conv_vae_output_is_resized_to_odd_mel_shapes() -> None:
         assert recon.shape == (2, *shape) and mu.shape == (2, 4)
 
 
+@pytest.mark.parametrize("pool", [2, 3])
+def test_pooled_conv_vae_reconstructs_the_full_spectrogram(pool: int) -> None:
+    """With pooled input the decoder's output is resized back to the full input shape, so
+    the loss is against every entry; an input too small to pool and convolve is refused."""
+    for shape in [(25, 31), (40, 52), (128, 130)]:
+        torch.manual_seed(0)
+        model = ConvVAE(shape, 4, channels=(4, 8), pool=pool).eval()
+        recon, mu, _, _ = model(torch.randn(2, *shape))
+        assert recon.shape == (2, *shape) and mu.shape == (2, 4)
+    with pytest.raises(ValueError, match="too small"):
+        ConvVAE((16, 20), 4, channels=(4, 8, 8), pool=3)
+
+
+def test_conv_vae_config_builds_its_network() -> None:
+    """model.channels and model.pool reach the network; the config's defaults build the
+    network a checkpoint from before those keys holds."""
+    lean = make("conv_vae", channels=(4, 8), pool=2)
+    assert lean.pool == 2 and [m.out_channels for m in lean.encoder
+                               if isinstance(m, torch.nn.Conv2d)] == [4, 8]
+    old = make("conv_vae")
+    assert old.pool == 1 and [m.out_channels for m in old.encoder
+                              if isinstance(m, torch.nn.Conv2d)] == [32, 64, 128]
+
+
 # ---------------------------------------------------------------- training
 
 

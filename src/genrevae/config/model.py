@@ -16,6 +16,8 @@ CONDITION_LABELS = ("language", "source")
 # top-level latent_dim, which the model section takes its latent size from.
 MAX_LATENT_DIM = 1024
 MAX_HIDDEN_WIDTH = 16384
+MAX_CONV_CHANNELS = 4096
+MAX_POOL = 16
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 65536
 MAX_LR = 10.0
@@ -46,6 +48,12 @@ class ModelConfig:
     # after standardisation) with this probability, and the decoder reconstructs the clean
     # input; 0 = off. Validation, latents and predict always see the clean input.
     input_dropout: float = 0.0
+    # conv_vae: the encoder's convolution widths (the decoder mirrors them) and the
+    # average pooling of the log-mel before them. These defaults are the network a
+    # checkpoint saved before the keys existed holds; conf/model/conv_vae.yaml sets the
+    # leaner default (genrevae.models.conv_vae).
+    channels: tuple[int, ...] = (32, 64, 128)
+    pool: int = 1
 
     def check(self) -> None:
         one_of("model.name", self.name, MODEL_NAMES)
@@ -73,6 +81,13 @@ class ModelConfig:
             fail("model.dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.input_dropout < 1.0:
             fail("model.input_dropout", f"must be in [0, 1), got {self.input_dropout}")
+        if not self.channels:
+            fail("model.channels", "needs at least one convolution")
+        for i, width in enumerate(self.channels):
+            positive(f"model.channels[{i}]", width)
+            at_most(f"model.channels[{i}]", width, MAX_CONV_CHANNELS)
+        positive("model.pool", self.pool)
+        at_most("model.pool", self.pool, MAX_POOL)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ class LatentModel(nn.Module):
     #: What :func:`genrevae.models.registry.build_model` was given besides the config
     #: (input shape, condition and mixture sizes): the checkpoint saves it to rebuild the model.
     build_args: dict
+    #: Rows per batch when encoding without gradients (validation, latent means): large
+    #: for feature vectors; a convolutional model keeps it small, since its activations
+    #: per row are large and memory is to stay independent of the corpus.
+    eval_batch_size: int = 4096
 
     # -- hooks the training loop calls (genrevae.training.fit); no-ops by default
 
@@ -89,9 +93,11 @@ class LatentModel(nn.Module):
         return torch.cat(mus), torch.cat(logvars)
 
     def latent_means(self, x: np.ndarray, c: np.ndarray | None = None, *,
-                     batch_size: int = 4096) -> np.ndarray:
-        """Posterior means mu(x), float32 of shape (n, latent_dim), row ``i`` for row ``i``."""
-        return self.encode_rows(x, c, batch_size=batch_size)[0].numpy().astype(np.float32)
+                     batch_size: int | None = None) -> np.ndarray:
+        """Posterior means mu(x), float32 of shape (n, latent_dim), row ``i`` for row ``i``;
+        ``batch_size`` defaults to :attr:`eval_batch_size`."""
+        mu = self.encode_rows(x, c, batch_size=batch_size or self.eval_batch_size)[0]
+        return mu.numpy().astype(np.float32)
 
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:

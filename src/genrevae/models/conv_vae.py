@@ -15,16 +15,34 @@ class ConvVAE(LatentModel):
     """Strided 2-D convolutions down to a small feature map, a Gaussian latent, and
     transposed convolutions back up; the output is resized to the exact input shape.
 
-    Input: standardised log-mel segments, shape (batch, n_mels, frames).
+    Input: standardised log-mel segments, shape (batch, n_mels, frames). ``pool`` > 1
+    averages ``pool`` x ``pool`` cells of the input before the first convolution, and
+    the decoder's output (at the pooled resolution) is resized back, so the loss is
+    always against the full spectrogram. Pooling by 2 with ``channels`` (16, 32, 64) is
+    the default network (conf/model/conv_vae.yaml): about a tenth of the arithmetic of
+    (32, 64, 128) on the full input, the network before it, which these arguments'
+    defaults still build (benchmarks/train.py compares the two).
     """
+
+    #: Validation and latent batches: a batch of log-mel rows and its feature maps are
+    #: large, and the memory they take is not to grow with the corpus.
+    eval_batch_size = 256
 
     def __init__(
         self, input_shape: tuple[int, int], latent_dim: int, channels: tuple[int, ...] = (32, 64, 128),
-        dropout: float = 0.0,
+        dropout: float = 0.0, pool: int = 1,
     ) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
+        self.pool = pool
+        pooled = tuple(size // pool for size in self.input_shape)
+        # Each stride-2 convolution halves a side (rounding down); the map must keep at
+        # least two cells for batch normalisation.
+        cells = [size // 2 ** len(channels) for size in pooled]
+        if min(cells) < 1 or cells[0] * cells[1] < 2:
+            raise ValueError(f"a {self.input_shape} input pooled by {pool} is too small for "
+                             f"{len(channels)} stride-2 convolutions")
         down: list[nn.Module] = []
         prev = 1
         for ch in channels:
@@ -35,7 +53,7 @@ class ConvVAE(LatentModel):
             down.append(nn.Dropout(dropout))
         self.encoder = nn.Sequential(*down)
         with torch.no_grad():
-            self.map_shape = tuple(self.encoder(torch.zeros(1, 1, *self.input_shape)).shape[1:])
+            self.map_shape = tuple(self.encoder(torch.zeros(1, 1, *pooled)).shape[1:])
         flat = int(torch.tensor(self.map_shape).prod())
         self.to_mu = nn.Linear(flat, latent_dim)
         self.to_logvar = nn.Linear(flat, latent_dim)
@@ -49,7 +67,10 @@ class ConvVAE(LatentModel):
         self.decoder = nn.Sequential(*up)
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
-        h = self.encoder(x.unsqueeze(1)).flatten(start_dim=1)
+        x = x.unsqueeze(1)
+        if self.pool > 1:
+            x = F.avg_pool2d(x, self.pool)
+        h = self.encoder(x).flatten(start_dim=1)
         return self.to_mu(h), self.to_logvar(h).clamp(-10.0, 10.0)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:

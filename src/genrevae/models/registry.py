@@ -43,7 +43,8 @@ def build_model(
 def _build(cfg: ModelConfig, input_shape: tuple[int, ...], n_conditions: int,
            n_components: int) -> LatentModel:
     if cfg.name == "conv_vae":
-        return ConvVAE(tuple(input_shape), cfg.latent_dim, dropout=cfg.dropout)
+        return ConvVAE(tuple(input_shape), cfg.latent_dim, channels=cfg.channels,
+                       dropout=cfg.dropout, pool=cfg.pool)
     (input_dim,) = input_shape
     # The input's width is known only once fuse has run (the lyrics SVD may keep fewer
     # dimensions than lyrics.dim), so this rule is checked here rather than in config.

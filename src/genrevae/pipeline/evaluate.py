@@ -158,6 +158,6 @@ def _plots(cfg: Config, out: Path, *, model: LatentModel, inp: ModelInput, laten
         c_shown = None if inp.conditions is None else inp.conditions[shown_rows]
         recon = model.reconstruct(inp.x[shown_rows], c_shown)
         draw = plots.mel_reconstructions if inp.x.ndim == 3 else plots.reconstructions
-        draw(inp.x[shown_rows], recon, names, out / "reconstructions.png")
+        draw(np.asarray(inp.x[shown_rows]), recon, names, out / "reconstructions.png")
     dims, offsets, decoded = traversals(model, z[np.isfinite(z).all(axis=1)], c=inp.conditions)
     plots.traversal(dims, offsets, decoded, out / "latent_traversal.png")
