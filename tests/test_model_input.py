@@ -12,7 +12,12 @@ import pytest
 from genrevae.config import Config, from_dict, to_dict
 from genrevae.features.fuse import fuse_features, save_fused
 from genrevae.model_input import (
-    InputTransform, MelRows, load_model_input, mel_band_stats, one_hot, standardise_mel,
+    InputTransform,
+    MelRows,
+    load_model_input,
+    mel_band_stats,
+    one_hot,
+    standardise_mel,
 )
 
 N_MELS, FRAMES = 6, 9
