@@ -14,7 +14,7 @@ peaks do not mix) for:
 Time per segment per epoch is the difference between a run of 1 + E epochs and a run of
 1 epoch at 1x, over E x the train segments, so loading, band statistics, the final
 encoding and the checkpoint cancel out (an epoch includes its validation pass). Peak
-resident memory (ru_maxrss of the stage's process) is taken from 1-epoch runs at every
+resident memory (VmHWM of the stage's process) is taken from 1-epoch runs at every
 scale. It prints a table and ends with one JSON line per model:
 
   {"model": ..., "ms_per_segment_epoch": ..., "reference_ms_per_segment_epoch": ...,
@@ -107,8 +107,18 @@ def child(params: Path) -> None:
     with contextlib.chdir(params.parent):
         run_inline("train", params.name)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (Linux's
+    ru_maxrss does not: a child reports its parent's peak at the fork if that was higher)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_train(workdir: Path, corpus: Path, model: str, epochs: int, extra: list[str]) -> dict:
