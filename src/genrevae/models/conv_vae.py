@@ -19,7 +19,7 @@ class ConvVAE(LatentModel):
     averages ``pool`` x ``pool`` cells of the input before the first convolution, and
     the decoder's output (at the pooled resolution) is resized back, so the loss is
     always against the full spectrogram. Pooling by 2 with ``channels`` (16, 32, 64) is
-    the default network (conf/model/conv_vae.yaml): about a tenth of the arithmetic of
+    the default network (conf/model/conv_vae.yaml): about a sixteenth of the arithmetic of
     (32, 64, 128) on the full input, the network before it, which these arguments'
     defaults still build (benchmarks/train.py compares the two).
     """
