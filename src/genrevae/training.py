@@ -166,8 +166,8 @@ def fit(
     def rows(x: Any, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
         # An array is moved to the device once; lazy rows stay where they are (an absent
         # mask weighs every entry 1, which is the same sum as no mask).
-        xt = torch.as_tensor(x, dtype=torch.float32, device=device) if isinstance(
-            x, np.ndarray) else x
+        eager = isinstance(x, np.ndarray | list | tuple | torch.Tensor)
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device) if eager else x
         mt = None if m is None else torch.as_tensor(m, dtype=torch.float32, device=device)
         ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
         return _Data(xt, mt, ct, device)
