@@ -23,6 +23,15 @@ MAX_BATCH_SIZE = 65536
 MAX_LR = 10.0
 
 
+def _widths(key: str, widths: tuple[int, ...], maximum: int, layer: str) -> None:
+    """A non-empty list of layer widths, each positive and at most ``maximum``."""
+    if not widths:
+        fail(key, f"needs at least one {layer}")
+    for i, width in enumerate(widths):
+        positive(f"{key}[{i}]", width)
+        at_most(f"{key}[{i}]", width, maximum)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
@@ -71,21 +80,13 @@ class ModelConfig:
             if self.condition is None:
                 fail("model.condition", "a cvae needs a label to condition on")
             one_of("model.condition", self.condition, CONDITION_LABELS)
-        if not self.hidden_dims:
-            fail("model.hidden_dims", "needs at least one hidden layer")
-        for i, width in enumerate(self.hidden_dims):
-            positive(f"model.hidden_dims[{i}]", width)
-            at_most(f"model.hidden_dims[{i}]", width, MAX_HIDDEN_WIDTH)
+        _widths("model.hidden_dims", self.hidden_dims, MAX_HIDDEN_WIDTH, "hidden layer")
         non_negative("model.beta", self.beta)
         if not 0.0 <= self.dropout < 1.0:
             fail("model.dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.input_dropout < 1.0:
             fail("model.input_dropout", f"must be in [0, 1), got {self.input_dropout}")
-        if not self.channels:
-            fail("model.channels", "needs at least one convolution")
-        for i, width in enumerate(self.channels):
-            positive(f"model.channels[{i}]", width)
-            at_most(f"model.channels[{i}]", width, MAX_CONV_CHANNELS)
+        _widths("model.channels", self.channels, MAX_CONV_CHANNELS, "convolution")
         positive("model.pool", self.pool)
         at_most("model.pool", self.pool, MAX_POOL)
 
