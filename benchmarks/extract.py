@@ -18,14 +18,16 @@ memory of the whole process tree, per quarter of the run (flat means it does not
 the corpus). It ends with one JSON line:
 
   {"naive_ms": ..., "ours_ms_per_core": ..., "speedup": ..., "max_rel_diff": ..., "peak_rss_mb": ...,
-   "decode_share": ..., "dask_ms_per_core": ..., "dask_warm_ms_per_core": ...,
-   "identical_to_local": ...}
+   "decode_share": ..., "clip_ms": {"mp3": ..., "wav": ...}, "mp3_over_wav": ...,
+   "dask_ms_per_core": ..., "dask_warm_ms_per_core": ..., "identical_to_local": ...}
 
 naive_ms is CPU time per clip of (a); ours_ms_per_core is wall time x cores per clip of
 (b) on all cores (pool start-up included); dask_ms_per_core the same for the Dask engine
 (cluster start-up included), dask_warm_ms_per_core on a cluster already running, and
 identical_to_local whether the arrays of both equal the local engine's bit for bit (these
 only with --engine dask); decode_share is the median over clips of the decode share;
+clip_ms the median whole-clip CPU time on one core per file format, and mp3_over_wav their
+ratio when both are given (a figure of the code, where the absolute times are the machine's);
 max_rel_diff leaves out the harmonic and percussive means, which are ~0, and any value
 below 0.01 in magnitude (an MFCC mean can be ~0 by chance): their absolute difference is
 printed instead.
@@ -289,7 +291,7 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
     if dask is not None:
         print(f"the Dask engine ({jobs} workers; started by the run, and running) gives the "
               f"local engine's arrays: {dask_identical}")
-    decode_share = decode_shares(clips)
+    decode_share, clip_ms = decode_shares(clips)
 
     peak_rss = many["mem"].peak()[0]
     if args.corpus:
@@ -321,7 +323,9 @@ def run(args: argparse.Namespace, jobs: int, scratch: Path) -> None:
     summary = {"naive_ms": round(naive_ms, 1), "ours_ms_per_core": round(many_per_core, 1),
                "speedup": round(naive_ms / many_per_core, 1),
                "max_rel_diff": float(f"{max_rel:.3g}"), "peak_rss_mb": round(peak_rss),
-               "decode_share": round(decode_share, 3)}
+               "decode_share": round(decode_share, 3), "clip_ms": clip_ms}
+    if "mp3" in clip_ms and "wav" in clip_ms:
+        summary["mp3_over_wav"] = round(clip_ms["mp3"] / clip_ms["wav"], 2)
     if dask is not None:
         summary.update(dask_ms_per_core=round(dask["wall"] / clip_equiv * 1e3 * jobs, 1),
                        dask_warm_ms_per_core=round(warm["wall"] / clip_equiv * 1e3 * jobs, 1),
@@ -348,15 +352,17 @@ def extract_on_running_cluster(clips: list[Path], jobs: int, workdir: Path) -> d
         return out
 
 
-def decode_shares(clips: list[Path]) -> float:
+def decode_shares(clips: list[Path]) -> tuple[float, dict[str, float]]:
     """Print, per clip, the CPU time of load_audio (decode, mix-down, resample) and of the
     whole clip (that, then cutting and every segment's features, as a worker computes
-    them), on this one core; return the median decode share."""
+    them), on this one core; return the median decode share and the median whole-clip
+    time (ms) per file format."""
     cfg = FeaturesConfig(sample_rate=SR, segment_seconds=SEGMENT_S, n_fft=2048, hop_length=512,
                          n_mels=128, n_mfcc=20, n_jobs=1)
     print(f"\nper clip, one core (CPU ms):\n{'clip':40s}{'s':>6s}{'decode':>9s}{'features':>10s}"
           f"{'total':>9s}{'decode share':>14s}")
     shares = []
+    totals: dict[str, list[float]] = {}
     for clip in clips:
         t0 = time.process_time()
         y = load_audio(clip, sr=SR)
@@ -365,10 +371,16 @@ def decode_shares(clips: list[Path]) -> float:
             pass
         decode, features = t1 - t0, time.process_time() - t1
         shares.append(decode / (decode + features))
+        totals.setdefault(clip.suffix.lower().lstrip("."), []).append((decode + features) * 1e3)
         print(f"{clip.name[:39]:40s}{len(y) / SR:6.1f}{decode * 1e3:9.1f}{features * 1e3:10.1f}"
               f"{(decode + features) * 1e3:9.1f}{shares[-1]:14.0%}")
     print(f"decode share: median {np.median(shares):.0%}, range {min(shares):.0%}..{max(shares):.0%}")
-    return float(np.median(shares))
+    per_format = {fmt: round(float(np.median(ms)), 1) for fmt, ms in sorted(totals.items())}
+    print("whole clip, median CPU ms per format: "
+          + ", ".join(f"{fmt} {ms:.1f} ({len(totals[fmt])} clips)" for fmt, ms in per_format.items()))
+    if "mp3" in per_format and "wav" in per_format:
+        print(f"an MP3 clip costs {per_format['mp3'] / per_format['wav']:.2f}x a WAV clip here")
+    return float(np.median(shares)), per_format
 
 
 if __name__ == "__main__":

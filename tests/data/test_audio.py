@@ -14,11 +14,13 @@ import soundfile as sf
 
 from genrevae.data.audio import (
     MAX_PEAK,
+    _peak_and_non_finite,
     count_segments,
     cut_segments,
     load_audio,
     mix_down,
     probe_audio,
+    resample,
     segment_length,
 )
 from genrevae.errors import AudioError
@@ -271,3 +273,35 @@ def test_mix_down_is_the_channel_mean_bit_for_bit(channels: int, rng) -> None:
     assert y.dtype == np.float32 and y.shape == (4099,) and y.flags.c_contiguous
     np.testing.assert_array_equal(y, data.mean(axis=1))
     assert not np.shares_memory(y, data) or channels == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_peak_and_non_finite_count_equal_numpy(dtype, layout, rng) -> None:
+    """The bit-pattern scan gives numpy's peak and NaN/inf count, on negative peaks,
+    signed zeros, denormals, the largest float and every kind of non-finite value."""
+    specials = np.array([-0.0, 0.0, 1e-45, -1e-40, np.finfo(np.float32).max,
+                         -np.finfo(np.float32).max, -3.5, 2.25], dtype=dtype)
+    for bad in ([], [np.nan], [np.inf, -np.inf], [-np.nan, np.nan, np.inf]):
+        data = rng.standard_normal((1001, 2)).astype(dtype)
+        data.flat[rng.choice(data.size, len(specials), replace=False)] = specials
+        data.flat[rng.choice(data.size, len(bad), replace=False)] = bad
+        if layout == "strided":
+            data = np.asfortranarray(data)
+        finite = np.isfinite(data)
+        peak, n_bad = _peak_and_non_finite(data)
+        assert n_bad == data.size - np.count_nonzero(finite)
+        assert peak == float(np.max(np.abs(data[finite])))
+
+
+@pytest.mark.parametrize(("orig_sr", "target_sr"), [(44100, 22050), (48000, 22050),
+                                                     (8000, 22050), (22051, 22050)])
+@pytest.mark.parametrize("n", [1, 7, 999, 44101])
+def test_resample_is_librosas_soxr_hq_bit_for_bit(orig_sr, target_sr, n, rng) -> None:
+    import librosa
+
+    y = rng.uniform(-1, 1, n).astype(np.float32)
+    ours = resample(y, orig_sr=orig_sr, target_sr=target_sr)
+    theirs = librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq")
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_array_equal(ours, theirs)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from genrevae.config import FeaturesConfig
-from genrevae.data.audio import cut_segments, load_audio
+from genrevae.data.audio import check_samples, cut_segments, load_audio
 from genrevae.errors import AudioError
 from genrevae.features.audio import batch_features
 
@@ -85,6 +85,7 @@ def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every kernel on a tiny input, so
     forked workers inherit them ready."""
     y = np.sin(np.arange(2, 11026, dtype=np.float32) * np.float32(0.05))[None]
+    check_samples(np.stack([y[0], y[0]], axis=1), "warm-up")
     batch_features(y, sr=22050, n_fft=512, hop_length=128, n_mels=32, n_mfcc=4)
 
 
