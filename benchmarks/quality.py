@@ -23,6 +23,7 @@ language. It ends with one JSON line per row (and per comparison).
     python benchmarks/quality.py --root ../shared/data/previews_en_de \
         --lyrics ../shared/data/previews_en_de.csv --models vae,cvae --inputs audio,hybrid \
         --compare vae/hybrid,vae/audio --compare cvae/hybrid,vae/hybrid
+    python benchmarks/quality.py --embedded --models conv_vae --seeds 42,43,44
 """
 
 from __future__ import annotations
@@ -207,6 +208,9 @@ def main() -> None:
                         help="a Kaggle-format feature table (features_30_sec.csv or _3_sec)")
     source.add_argument("--root", type=Path,
                         help="an audio corpus: a <root>/<genre>/<files> tree (data=folder)")
+    source.add_argument("--embedded", action="store_true",
+                        help="the embedded default corpus (data=synthetic), generated from "
+                             "each seed, with its own lyrics and languages")
     parser.add_argument("--lyrics", type=Path, default=None,
                         help="with --root: a lyrics table (its artist column groups the split)")
     parser.add_argument("--metadata", type=Path, default=None,
@@ -215,9 +219,9 @@ def main() -> None:
                         help="with --table: the genre column (default: label)")
     parser.add_argument("--models", default=None,
                         help=f"comma-separated model variants (default: {','.join(TABLE_MODELS)} "
-                             "with --table, vae,cvae with --root)")
+                             "with --table, vae,cvae with --root or --embedded)")
     parser.add_argument("--inputs", default=None,
-                        help="with --root: comma-separated model inputs of the feature models, "
+                        help="with --root or --embedded: comma-separated model inputs of the feature models, "
                              "from audio, lyrics, hybrid (default: audio,hybrid; conv_vae "
                              "always reads the log-mel)")
     parser.add_argument("--compare", action="append", default=[], metavar="A,B",
@@ -238,7 +242,7 @@ def main() -> None:
     for name in ("genrevae", "numba", "matplotlib", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    corpus = (args.table or args.root).resolve()
+    corpus = (args.table or args.root or Path("embedded corpus")).resolve()
     if args.table is not None and not corpus.is_file():
         sys.exit(f"error: --table {corpus}: not found")
     if args.root is not None and not corpus.is_dir():
@@ -251,7 +255,7 @@ def main() -> None:
     except ValueError:
         sys.exit(f"error: --seeds {args.seeds!r}: not a comma-separated list of integers")
     known = TABLE_MODELS if args.table else AUDIO_MODELS
-    models = [m.strip() for m in (args.models or ("vae,cvae" if args.root else
+    models = [m.strip() for m in (args.models or ("vae,cvae" if not args.table else
                                                   ",".join(TABLE_MODELS))).split(",")
               if m.strip()]
     for name in models:
@@ -263,7 +267,7 @@ def main() -> None:
         i.strip() for i in (args.inputs or "audio,hybrid").split(",") if i.strip()]
     if args.table and args.inputs:
         sys.exit("error: --inputs: a feature table gives one input (its features); "
-                 "give --inputs with --root")
+                 "give --inputs with --root or --embedded")
     for inp in inputs:
         if inp not in FEATURE_INPUTS:
             sys.exit(f"error: --inputs: {inp!r} is not one of {', '.join(FEATURE_INPUTS)}")
@@ -293,6 +297,8 @@ def main() -> None:
     if args.table:
         common = ["data=features_table", f"data.root={corpus}",
                   f"data.label_column={args.label_column}"]
+    elif args.embedded:
+        common = ["data=synthetic"]
     else:
         common = ["data=folder", f"data.root={corpus}", "data.language=unknown"]
     if args.lyrics:

@@ -217,3 +217,21 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     assert "split drawn by each seed" in proc.stdout
     (leak,) = [r["lyrics_alone"] for r in lines if "lyrics_alone" in r]
     assert len(leak["lyrics_genre_acc"]) == 2 and "lyrics alone" in proc.stdout
+
+
+def test_the_embedded_corpus_is_generated_by_each_seed(tmp_path):
+    proc = _run("--embedded", "--models", "vae", "--inputs", "audio", "--seeds", "3,4",
+                "-o", "experiment=tiny", workdir=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "embedded corpus: 16 tracks, 4 genres" in proc.stdout
+    lines = [json.loads(s) for s in proc.stdout.splitlines() if s.startswith("{")]
+    rows = {r["model"]: r for r in lines if "model" in r}
+    assert list(rows) == ["vae", "raw", "pca", "pca_white"]
+    assert all(len(r["per_seed"]["nmi"]) == 2 for r in rows.values())
+    # The generated tracks have two languages, so the clusters are scored against them too.
+    assert rows["vae"]["nmi_lang"] is not None
+
+
+def test_embedded_and_root_are_one_choice(tmp_path):
+    proc = _run("--embedded", "--root", str(tmp_path), workdir=tmp_path)
+    assert proc.returncode == 2 and "not allowed with" in proc.stderr
