@@ -22,6 +22,8 @@ SR = 22050
     ((2, 70, 40), 4),      # many ties
     ((3, 7, 70), None),    # axis shorter than the window: reflections of reflections
     ((1, 31, 65), 2),
+    ((1, 1, 5), None),     # one frame, fewer lanes than a pass holds
+    ((2, 16, 130), 3),     # three passes of lanes, the last one partial
 ])
 def test_median_filter_equals_scipy_reflect(rng, shape, levels):
     """Bit-identical to scipy.ndimage.median_filter(size=31 along axis 1, mode='reflect')."""

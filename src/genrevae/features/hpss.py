@@ -4,7 +4,7 @@ median filters of the magnitude, the soft mask and the inverse STFT.
 librosa filters with ``scipy.ndimage.median_filter``, a generic rank filter, which made
 HPSS the dominant cost of the whole feature set (benchmarks/README.md). :func:`median_filter`
 is an exact sliding median instead (same 'reflect' edges, so bit-identical output) that
-keeps the rank of every window element, for 128 lanes at a time, and updates it with a
+keeps each window sorted, for 64 lanes at a time, and moves it on by one element with a
 few vector operations per element and step. The masks multiply the same STFT, and the
 percussive signal is ``y`` minus the harmonic one (the masks sum to 1 and the STFT is
 invertible: one inverse STFT, not two).
@@ -22,9 +22,9 @@ from genrevae.features.spectral import n_frames
 
 # HPSS median filter length (librosa.decompose.hpss default), in frames and in bins.
 HPSS_KERNEL = 31
-# Lanes per pass of the median filter: the window's values and ranks for this many lanes
-# stay in cache, and the inner loops vectorise across them.
-_LANES = 128
+# Lanes per pass of the median filter: each lane's sorted window stays in cache, and the
+# inner loops vectorise across lanes (64 is the fastest of 32, 64 and 128, benchmarks/README.md).
+_LANES = 64
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -43,80 +43,74 @@ def median_filter(x, k, out):  # pragma: no cover - compiled
     scipy.ndimage 'reflect' edges: ``out[b, t, l] = median(x[b, t-k//2 : t+k//2+1, l])``.
 
     Exact (the output is an element of the window, ties included), so it equals
-    ``scipy.ndimage.median_filter(x, size=(1, k, 1), mode='reflect')`` bit for bit.
-    Lanes (axis 2) are processed 128 at a time: every window element carries its rank
-    (ordered by value, then age), updated with two comparisons per step when the oldest
-    element leaves and the new one enters; the median is the element of rank ``k//2``.
+    ``scipy.ndimage.median_filter(x, size=(1, k, 1), mode='reflect')`` bit for bit, for
+    values that are not NaN. Lanes (axis 2) are processed 64 at a time, each keeping its
+    window sorted. A step removes the element that leaves and inserts the one that enters
+    in one branch-free pass: with ``L`` the sorted window without the leaving value ``o``
+    (``L[j] = s[j]`` while ``s[j] < o``, else ``s[j + 1]``; ``+inf`` past the end), the new
+    window is ``s'[j] = min(max(L[j - 1], new), L[j])`` (``L[-1] = -inf``), and the median
+    is ``s'[k // 2]``.
     """
     nb, n, width = x.shape
-    # Ranks are small integers kept in float32: numba widens int32 arithmetic to int64,
-    # which would halve the SIMD width; float32 keeps 16 lanes per AVX-512 register.
-    h = np.float32(k // 2)
+    h = k // 2
+    lanes = _LANES
     one = np.float32(1)
     zero = np.float32(0)
-    lanes = _LANES
+    inf = np.float32(np.inf)
     vals = np.empty((k, lanes), dtype=np.float32)
-    ranks = np.empty((k, lanes), dtype=np.float32)
+    rank = np.empty(lanes, dtype=np.float32)
+    srt = np.empty((k + 1, lanes), dtype=np.float32)  # row k: the +inf past the end
+    prev = np.empty(lanes, dtype=np.float32)
     old = np.empty(lanes, dtype=np.float32)
     new = np.empty(lanes, dtype=np.float32)
-    cnt = np.empty(lanes, dtype=np.float32)
-    med = np.empty(lanes, dtype=np.float32)
     for b in range(nb):
         for l0 in range(0, width, lanes):
             m = min(lanes, width - l0)
             for j in range(k):
-                src = _reflect(j - k // 2, n)
+                src = _reflect(j - h, n)
                 for lane in range(lanes):
-                    vals[j, lane] = x[b, src, l0 + lane] if lane < m else np.float32(0)
+                    vals[j, lane] = x[b, src, l0 + lane] if lane < m else zero
+            # The first window: each element goes to its rank (by value, then position).
+            # Ranks are counted in float32: numba widens int32 arithmetic to int64, which
+            # would halve the SIMD width.
             for j in range(k):
-                rj = ranks[j]
                 vj = vals[j]
                 for lane in range(lanes):
-                    rj[lane] = 0
+                    rank[lane] = 0
                 for i in range(k):
                     vi = vals[i]
                     if i < j:
                         for lane in range(lanes):
-                            rj[lane] += one if vi[lane] <= vj[lane] else np.float32(0)
+                            rank[lane] += one if vi[lane] <= vj[lane] else zero
                     else:
                         for lane in range(lanes):
-                            rj[lane] += one if vi[lane] < vj[lane] else np.float32(0)
+                            rank[lane] += one if vi[lane] < vj[lane] else zero
+                for lane in range(lanes):
+                    srt[int(rank[lane]), lane] = vj[lane]
             for lane in range(lanes):
-                med[lane] = 0
-            for j in range(k):
-                vj = vals[j]
-                rj = ranks[j]
-                for lane in range(lanes):
-                    med[lane] += vj[lane] if rj[lane] == h else np.float32(0)
+                srt[k, lane] = inf
             for lane in range(m):
-                out[b, 0, l0 + lane] = med[lane]
+                out[b, 0, l0 + lane] = srt[h, lane]
             for t in range(1, n):
-                slot = (t - 1) % k
-                src = _reflect(t + k // 2, n)
+                leaving = _reflect(t - 1 - h, n)
+                entering = _reflect(t + h, n)
                 for lane in range(lanes):
-                    old[lane] = vals[slot, lane]
-                    nv = x[b, src, l0 + lane] if lane < m else np.float32(0)
-                    new[lane] = nv
-                    vals[slot, lane] = nv
-                    ranks[slot, lane] = np.float32(-4 * k)  # never h during the update below
-                    cnt[lane] = -1
-                    med[lane] = 0
+                    old[lane] = x[b, leaving, l0 + lane] if lane < m else zero
+                    new[lane] = x[b, entering, l0 + lane] if lane < m else zero
+                    prev[lane] = -inf
                 for j in range(k):
-                    vj = vals[j]
-                    rj = ranks[j]
+                    sj = srt[j]
+                    after = srt[j + 1]
                     for lane in range(lanes):
-                        w = vj[lane]
-                        gt = w > new[lane]
-                        r = rj[lane] + (one if gt else zero) - (one if w >= old[lane] else zero)
-                        rj[lane] = r
-                        cnt[lane] += zero if gt else one
-                        med[lane] += w if r == h else zero
-                for lane in range(lanes):
-                    c = cnt[lane]
-                    ranks[slot, lane] = c
-                    med[lane] += new[lane] if c == h else np.float32(0)
+                        v = sj[lane]
+                        kept = v if v < old[lane] else after[lane]  # L[j]
+                        p = prev[lane]  # L[j - 1]
+                        nv = new[lane]
+                        low = p if p > nv else nv
+                        sj[lane] = low if low < kept else kept
+                        prev[lane] = kept
                 for lane in range(m):
-                    out[b, t, l0 + lane] = med[lane]
+                    out[b, t, l0 + lane] = srt[h, lane]
     return out
 
 
