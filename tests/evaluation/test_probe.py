@@ -128,3 +128,57 @@ def test_degenerate_splits_give_nan(rng: np.random.Generator, case: str) -> None
     assert set(result.metrics) == METRICS
     assert all(math.isnan(v) for v in result.metrics.values())
     assert result.model is None
+
+
+def test_wider_than_its_rows_the_probe_is_the_full_width_one(rng: np.random.Generator) -> None:
+    """With more columns than train rows (a flattened log-mel) the probe is fit in the span
+    of its standardised train rows; it is the same L2-penalised regression: the same C,
+    weights and probabilities as scikit-learn's pipeline fit on every column."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from genrevae.evaluation import probe as probe_module
+
+    z, labels, split, tracks = corpus(rng, tracks_per_class=10, segments=3, spread=2.0)
+    # 400 columns for 72 train rows: the class signal in 3 of them, the rest noise.
+    z = np.hstack([z, rng.normal(size=(len(z), 397))]).astype(np.float32)
+    train = split == "train"
+    c = probe_module._choose_c(z[train], labels[train], tracks[train], 0)
+
+    def full_width(tol: float, x: np.ndarray = z):
+        model = make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=20000, tol=tol, C=c, random_state=0))
+        return model.fit(x[train], labels[train])
+
+    # Solved to the end (in float64), the two are one optimum.
+    z64 = z.astype(np.float64)
+    fold = probe_module._Fold(z64[train])
+    assert fold.coords.shape == (72, 71)  # centred: one direction fewer than rows
+    exact = LogisticRegression(max_iter=20000, tol=1e-10, C=c, random_state=0)
+    exact.fit(fold.coords, labels[train])
+    np.testing.assert_allclose(exact.coef_ @ fold.basis.T,
+                               full_width(1e-10, z64).steps[1][1].coef_, atol=1e-6)
+    # At the default tolerance, the probe stops where scikit-learn's does, within it.
+    ours = linear_probe(z, labels, split, tracks, seed=0)
+    logreg = ours.model.steps[1][1]
+    assert logreg.coef_.shape == (3, 400) and logreg.n_features_in_ == 400
+    theirs = full_width(1e-4)
+    optimum = full_width(1e-10, z64).predict_proba(z64)
+    ours_off = np.abs(ours.model.predict_proba(z) - optimum).max()
+    theirs_off = np.abs(theirs.predict_proba(z) - optimum).max()
+    assert ours_off < 0.02 and ours_off <= theirs_off
+    test = split == "test"
+    assert ours.metrics["segment_accuracy"] == np.mean(theirs.predict(z[test]) == labels[test])
+
+
+def test_span_basis_is_orthonormal_and_spans_the_rows(rng: np.random.Generator) -> None:
+    from genrevae.evaluation.probe import _span_basis
+
+    x = rng.normal(size=(20, 300))
+    x[5] = x[3] + x[4]  # rank 19
+    basis = _span_basis(x)
+    assert basis.shape == (300, 19)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(19), atol=1e-9)
+    np.testing.assert_allclose(x @ basis @ basis.T, x, atol=1e-9)
+    assert _span_basis(x[:, :15]) is None  # no wider than its rows: used as is

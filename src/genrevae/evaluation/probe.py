@@ -23,6 +23,56 @@ class ProbeResult:
 
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
+# Logistic regression's iteration budget (lbfgs).
+MAX_ITER = 2000
+
+
+class _Fold:
+    """One fit of the probe's standardisation on ``fit`` rows, reused for every C.
+
+    Where there are more features than fit rows (a flattened log-mel: 16,640 columns for a
+    few thousand segments), the standardised rows are also expressed in an orthonormal
+    basis ``V`` of the fit rows' span. An L2-penalised logistic regression's weights lie in
+    that span (any part outside it leaves every fit row's score unchanged and only adds to
+    the penalty), and ``x @ w = (x @ V) @ (V.T @ w)`` with ``|V.T @ w| = |w|`` there, so the
+    fit on the ``r <= n`` coordinates is the same problem with the same optimum, each solver
+    step costing ``r / d`` of one on the full width; its weights are mapped back to the
+    standardised columns (:meth:`fit`), so the fitted probe is the ordinary one.
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.scaler = StandardScaler().fit(x)
+        xs = self.scaler.transform(x)
+        self.basis = _span_basis(xs)
+        self.coords = xs if self.basis is None else xs @ self.basis
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        xs = self.scaler.transform(x)
+        return xs if self.basis is None else xs @ self.basis
+
+    def fit(self, labels: np.ndarray, c: float, seed: int):
+        """The fitted pipeline (this fold's scaler, logistic regression on its columns)."""
+        logreg = LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed)
+        logreg.fit(self.coords, labels)
+        if self.basis is not None:
+            logreg.coef_ = logreg.coef_ @ self.basis.T
+            logreg.n_features_in_ = self.basis.shape[0]
+        return make_pipeline(self.scaler, logreg)
+
+
+def _span_basis(xs: np.ndarray) -> np.ndarray | None:
+    """(d, r) orthonormal basis of the span of the rows of ``xs`` (n, d), float64, when
+    ``d > n``; None otherwise. From the eigenvectors of the (n, n) Gram matrix, dropping
+    directions whose eigenvalue is below 1e-10 of the largest (rounding, not data)."""
+    n, d = xs.shape
+    if d <= n:
+        return None
+    x64 = np.asarray(xs, dtype=np.float64)
+    values, vectors = np.linalg.eigh(x64 @ x64.T)
+    keep = values > max(values.max(), 0.0) * 1e-10
+    if not keep.any():
+        return np.zeros((d, 0))
+    return x64.T @ (vectors[:, keep] / np.sqrt(values[keep]))
 
 
 def _choose_c(z: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) -> float:
@@ -32,18 +82,18 @@ def _choose_c(z: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) 
     n_groups = len(np.unique(groups))
     if n_groups < 3:
         return 1.0
-    folds = list(GroupKFold(n_splits=min(5, n_groups)).split(z, labels, groups))
-    scores = []
-    for c in C_GRID:
-        model = make_pipeline(StandardScaler(),
-                              LogisticRegression(max_iter=2000, C=c, random_state=seed))
-        accs = []
-        for fit_rows, score_rows in folds:
-            if len(set(labels[fit_rows])) < 2:
-                continue
-            model.fit(z[fit_rows], labels[fit_rows])
-            accs.append(accuracy_score(labels[score_rows], model.predict(z[score_rows])))
-        scores.append(np.mean(accs) if accs else -1.0)
+    folds = [(fit_rows, score_rows)
+             for fit_rows, score_rows in GroupKFold(n_splits=min(5, n_groups)).split(z, labels, groups)
+             if len(set(labels[fit_rows])) >= 2]
+    accs: dict[float, list[float]] = {c: [] for c in C_GRID}
+    for fit_rows, score_rows in folds:
+        fold = _Fold(z[fit_rows])
+        held_out = fold.transform(z[score_rows])
+        for c in C_GRID:
+            logreg = LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed)
+            logreg.fit(fold.coords, labels[fit_rows])
+            accs[c].append(accuracy_score(labels[score_rows], logreg.predict(held_out)))
+    scores = [np.mean(accs[c]) if accs[c] else -1.0 for c in C_GRID]
     return float(C_GRID[int(np.argmax(scores))])
 
 
@@ -64,10 +114,8 @@ def linear_probe(
         return ProbeResult({"segment_accuracy": nan, "segment_macro_f1": nan,
                             "track_accuracy": nan, "track_macro_f1": nan}, classes,
                            np.zeros((len(classes), len(classes)), dtype=int), None)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(
-        max_iter=2000, C=_choose_c(z[train], labels[train], np.asarray(track_ids)[train], seed),
-        random_state=seed))
-    probe.fit(z[train], labels[train])
+    c = _choose_c(z[train], labels[train], np.asarray(track_ids)[train], seed)
+    probe = _Fold(z[train]).fit(labels[train], c, seed)
     proba = probe.predict_proba(z[test])
     seg_pred = probe.classes_[proba.argmax(axis=1)]
     frame = pd.DataFrame(proba, columns=probe.classes_)
