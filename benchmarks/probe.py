@@ -40,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrevae.evaluation.probe import C_GRID, MAX_ITER, _Fold, linear_probe  # noqa: E402
+from genrevae.evaluation.probe import C_GRID, MAX_ITER, ProbeInput, linear_probe  # noqa: E402
 
 log = logging.getLogger("probe")
 
@@ -118,7 +118,7 @@ def main() -> None:
     span_acc = ours.metrics["segment_accuracy"]
     diff = float(np.abs(span_proba - ref_proba).max())
     # The optimum both approach: the same regression solved to the end, in the span.
-    fold = _Fold(z[split == "train"].astype(np.float64))
+    fold = ProbeInput(z[split == "train"].astype(np.float64))
     exact = LogisticRegression(max_iter=100 * MAX_ITER, tol=1e-10, C=span_c, random_state=args.seed)
     exact.fit(fold.coords, labels[split == "train"])
     optimum = exact.predict_proba(fold.transform(z[test].astype(np.float64)))

@@ -153,7 +153,7 @@ def test_wider_than_its_rows_the_probe_is_the_full_width_one(rng: np.random.Gene
 
     # Solved to the end (in float64), the two are one optimum.
     z64 = z.astype(np.float64)
-    fold = probe_module._Fold(z64[train])
+    fold = probe_module.ProbeInput(z64[train])
     assert fold.coords.shape == (72, 71)  # centred: one direction fewer than rows
     exact = LogisticRegression(max_iter=20000, tol=1e-10, C=c, random_state=0)
     exact.fit(fold.coords, labels[train])
@@ -173,12 +173,12 @@ def test_wider_than_its_rows_the_probe_is_the_full_width_one(rng: np.random.Gene
 
 
 def test_span_basis_is_orthonormal_and_spans_the_rows(rng: np.random.Generator) -> None:
-    from genrevae.evaluation.probe import _span_basis
+    from genrevae.evaluation.probe import span_basis
 
     x = rng.normal(size=(20, 300))
     x[5] = x[3] + x[4]  # rank 19
-    basis = _span_basis(x)
+    basis = span_basis(x)
     assert basis.shape == (300, 19)
     np.testing.assert_allclose(basis.T @ basis, np.eye(19), atol=1e-9)
     np.testing.assert_allclose(x @ basis @ basis.T, x, atol=1e-9)
-    assert _span_basis(x[:, :15]) is None  # no wider than its rows: used as is
+    assert span_basis(x[:, :15]) is None  # no wider than its rows: used as is

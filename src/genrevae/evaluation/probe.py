@@ -27,8 +27,9 @@ C_GRID = (0.01, 0.1, 1.0, 10.0)
 MAX_ITER = 2000
 
 
-class _Fold:
-    """One fit of the probe's standardisation on ``fit`` rows, reused for every C.
+class ProbeInput:
+    """The probe's input: columns standardised with the statistics of the rows it is built
+    on (the train split, or one cross-validation fold's fit rows), reused for every C.
 
     Where there are more features than fit rows (a flattened log-mel: 16,640 columns for a
     few thousand segments), the standardised rows are also expressed in an orthonormal
@@ -43,7 +44,7 @@ class _Fold:
     def __init__(self, x: np.ndarray) -> None:
         self.scaler = StandardScaler().fit(x)
         xs = self.scaler.transform(x)
-        self.basis = _span_basis(xs)
+        self.basis = span_basis(xs)
         self.coords = xs if self.basis is None else xs @ self.basis
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -60,7 +61,7 @@ class _Fold:
         return make_pipeline(self.scaler, logreg)
 
 
-def _span_basis(xs: np.ndarray) -> np.ndarray | None:
+def span_basis(xs: np.ndarray) -> np.ndarray | None:
     """(d, r) orthonormal basis of the span of the rows of ``xs`` (n, d), float64, when
     ``d > n``; None otherwise. From the eigenvectors of the (n, n) Gram matrix, dropping
     directions whose eigenvalue is below 1e-10 of the largest (rounding, not data)."""
@@ -87,7 +88,7 @@ def _choose_c(z: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) 
              if len(set(labels[fit_rows])) >= 2]
     accs: dict[float, list[float]] = {c: [] for c in C_GRID}
     for fit_rows, score_rows in folds:
-        fold = _Fold(z[fit_rows])
+        fold = ProbeInput(z[fit_rows])
         held_out = fold.transform(z[score_rows])
         for c in C_GRID:
             logreg = LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed)
@@ -115,7 +116,7 @@ def linear_probe(
                             "track_accuracy": nan, "track_macro_f1": nan}, classes,
                            np.zeros((len(classes), len(classes)), dtype=int), None)
     c = _choose_c(z[train], labels[train], np.asarray(track_ids)[train], seed)
-    probe = _Fold(z[train]).fit(labels[train], c, seed)
+    probe = ProbeInput(z[train]).fit(labels[train], c, seed)
     proba = probe.predict_proba(z[test])
     seg_pred = probe.classes_[proba.argmax(axis=1)]
     frame = pd.DataFrame(proba, columns=probe.classes_)
