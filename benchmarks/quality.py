@@ -242,7 +242,7 @@ def main() -> None:
     for name in ("genrevae", "numba", "matplotlib", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    corpus = (args.table or args.root or Path("embedded corpus")).resolve()
+    corpus = None if args.embedded else (args.table or args.root).resolve()
     if args.table is not None and not corpus.is_file():
         sys.exit(f"error: --table {corpus}: not found")
     if args.root is not None and not corpus.is_dir():
@@ -343,7 +343,8 @@ def main() -> None:
     split = params["data"]["split"]
     split_note = ("split drawn by each seed" if split == "random"
                   else f"split {split} (fixed; seeds vary the initialisation)")
-    header = (f"{corpus.name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
+    source_name = "embedded corpus" if corpus is None else corpus.name
+    header = (f"{source_name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
               f"~{data['n_test_segments']} test segments; {split_note}; seeds "
               f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
               f"{params['train']['epochs']} epochs max"

@@ -45,16 +45,23 @@ class ProbeInput:
         self.scaler = StandardScaler().fit(x)
         xs = self.scaler.transform(x)
         self.basis = span_basis(xs)
-        self.coords = xs if self.basis is None else xs @ self.basis
+        self.coords = self._in_span(xs)
+
+    def _in_span(self, xs: np.ndarray) -> np.ndarray:
+        return xs if self.basis is None else xs @ self.basis
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        xs = self.scaler.transform(x)
-        return xs if self.basis is None else xs @ self.basis
+        """Rows in the columns :meth:`regression` is fit on."""
+        return self._in_span(self.scaler.transform(x))
+
+    def regression(self, labels: np.ndarray, c: float, seed: int) -> LogisticRegression:
+        """Logistic regression fit on these rows' coordinates (:meth:`transform`'s columns)."""
+        return LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed).fit(self.coords,
+                                                                                 labels)
 
     def fit(self, labels: np.ndarray, c: float, seed: int):
         """The fitted pipeline (this fold's scaler, logistic regression on its columns)."""
-        logreg = LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed)
-        logreg.fit(self.coords, labels)
+        logreg = self.regression(labels, c, seed)
         if self.basis is not None:
             logreg.coef_ = logreg.coef_ @ self.basis.T
             logreg.n_features_in_ = self.basis.shape[0]
@@ -91,8 +98,7 @@ def _choose_c(z: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) 
         fold = ProbeInput(z[fit_rows])
         held_out = fold.transform(z[score_rows])
         for c in C_GRID:
-            logreg = LogisticRegression(max_iter=MAX_ITER, C=c, random_state=seed)
-            logreg.fit(fold.coords, labels[fit_rows])
+            logreg = fold.regression(labels[fit_rows], c, seed)
             accs[c].append(accuracy_score(labels[score_rows], logreg.predict(held_out)))
     scores = [np.mean(accs[c]) if accs[c] else -1.0 for c in C_GRID]
     return float(C_GRID[int(np.argmax(scores))])
