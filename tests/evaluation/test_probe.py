@@ -7,8 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from genrevae.evaluation.probe import linear_probe
+from genrevae.evaluation import probe as probe_module
+from genrevae.evaluation.probe import MAX_ITER, ProbeInput, fit_orthogonal, linear_probe, span_basis
 
 METRICS = {"segment_accuracy", "segment_macro_f1", "track_accuracy", "track_macro_f1"}
 
@@ -134,12 +138,6 @@ def test_wider_than_its_rows_the_probe_is_the_full_width_one(rng: np.random.Gene
     """With more columns than train rows (a flattened log-mel) the probe is fit in the span
     of its standardised train rows; it is the same L2-penalised regression: the same C,
     weights and probabilities as scikit-learn's pipeline fit on every column."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from genrevae.evaluation import probe as probe_module
-
     z, labels, split, tracks = corpus(rng, tracks_per_class=10, segments=3, spread=2.0)
     # 400 columns for 72 train rows: the class signal in 3 of them, the rest noise.
     z = np.hstack([z, rng.normal(size=(len(z), 397))]).astype(np.float32)
@@ -173,8 +171,6 @@ def test_wider_than_its_rows_the_probe_is_the_full_width_one(rng: np.random.Gene
 
 
 def test_span_basis_is_orthonormal_and_spans_the_rows(rng: np.random.Generator) -> None:
-    from genrevae.evaluation.probe import span_basis
-
     x = rng.normal(size=(20, 300))
     x[5] = x[3] + x[4]  # rank 19
     basis = span_basis(x)
@@ -182,3 +178,49 @@ def test_span_basis_is_orthonormal_and_spans_the_rows(rng: np.random.Generator) 
     np.testing.assert_allclose(basis.T @ basis, np.eye(19), atol=1e-9)
     np.testing.assert_allclose(x @ basis @ basis.T, x, atol=1e-9)
     assert span_basis(x[:, :15]) is None  # no wider than its rows: used as is
+
+
+def orthogonal_columns(rng: np.random.Generator, n: int, labels: np.ndarray) -> np.ndarray:
+    """Rows of a standardised, wider-than-tall input in its span basis: centred, orthogonal
+    columns whose norms run over three orders of magnitude, shifted by class."""
+    codes = np.unique(labels, return_inverse=True)[1]
+    wide = rng.normal(size=(n, 300)) * np.logspace(0, 3, 300) + codes[:, None] * 0.8
+    return ProbeInput(wide).coords
+
+
+@pytest.mark.parametrize("classes", [("a", "b"), ("a", "b", "c", "d")])
+def test_fit_orthogonal_reaches_scikit_learns_optimum(rng: np.random.Generator,
+                                                      classes: tuple[str, ...]) -> None:
+    """Binary and multinomial: solved tightly, the preconditioned fit and scikit-learn's are
+    one model (probabilities, weights, intercepts where they are identified)."""
+    labels = np.array([classes[i % len(classes)] for i in range(60)], dtype=object)
+    x = orthogonal_columns(rng, 60, labels)
+    np.testing.assert_allclose(x.T @ x, np.diag(np.diag(x.T @ x)), atol=1e-6 * np.abs(x).max() ** 2)
+    for c in (0.01, 1.0):
+        ours = fit_orthogonal(x, labels, c, gtol=1e-10, max_iter=50000)
+        theirs = LogisticRegression(C=c, tol=1e-12, max_iter=100000).fit(x, labels)
+        assert list(ours.classes_) == list(theirs.classes_)
+        assert ours.coef_.shape == theirs.coef_.shape
+        np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=1e-6)
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
+        if len(classes) == 2:
+            np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-5)
+
+
+def test_fit_orthogonal_at_its_default_is_nearer_the_optimum(rng: np.random.Generator) -> None:
+    """At the default tolerances, the preconditioned fit ends nearer the common optimum than
+    scikit-learn's lbfgs at small and large C (how much faster it gets there is
+    benchmarks/probe.py's to measure)."""
+    labels = np.array([("a", "b", "c")[i % 3] for i in range(90)], dtype=object)
+    x = orthogonal_columns(rng, 90, labels)
+    for c in (0.01, 10.0):
+        optimum = fit_orthogonal(x, labels, c, gtol=1e-11, max_iter=100000).predict_proba(x)
+        ours = fit_orthogonal(x, labels, c)
+        theirs = LogisticRegression(C=c, max_iter=MAX_ITER).fit(x, labels)
+        assert (np.abs(ours.predict_proba(x) - optimum).max()
+                <= np.abs(theirs.predict_proba(x) - optimum).max() + 1e-9)
+
+
+def test_fit_orthogonal_refuses_one_class(rng: np.random.Generator) -> None:
+    with pytest.raises(ValueError, match="two classes"):
+        fit_orthogonal(rng.normal(size=(5, 8)), np.array(["a"] * 5), 1.0)
