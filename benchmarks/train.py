@@ -21,6 +21,9 @@ scale. It prints a table and ends with one JSON line per model:
    "peak_rss_mb": [1x, 4x, 16x], "scales": [...], "segments": [...]}
 
 (reference_ms_per_segment_epoch is the reference network's for conv_vae, null for vae).
+With --candidate OVERRIDE (repeatable, e.g. 'model.channels=[24,48,96]') a third conv_vae
+network, the default with those overrides, is timed at 1x in the same run; its figure is
+the conv_vae line's "candidate_ms_per_segment_epoch".
 
     python benchmarks/train.py                    # scales 1,4,16; E = 2
     python benchmarks/train.py --scales 1,4 --epochs 3 --workdir /tmp/train-bench
@@ -150,6 +153,9 @@ def main() -> None:
                         help="E: extra epochs of the timed run over the 1-epoch run (default 2)")
     parser.add_argument("--models", default="conv_vae,vae",
                         help="comma-separated: conv_vae, vae (default both)")
+    parser.add_argument("--candidate", action="append", default=[], metavar="OVERRIDE",
+                        help="time a conv_vae network with this override as well "
+                             "(repeatable, e.g. 'model.channels=[24,48,96]')")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="scratch folder (default: a temporary one)")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
@@ -202,12 +208,21 @@ def main() -> None:
         if model == "conv_vae":
             reference, ref_first = per_segment_epoch(model, REFERENCE)
             print(f"{'conv_vae reference':<22} {reference:>17.2f} {ref_first['peak_rss_mb']:>13.0f}")
+        candidate = None
+        if model == "conv_vae" and args.candidate:
+            candidate, cand_first = per_segment_epoch(model, args.candidate)
+            print(f"{'conv_vae candidate':<22} {candidate:>17.2f} "
+                  f"{cand_first['peak_rss_mb']:>13.0f}  ({' '.join(args.candidate)})")
         print(f"{model:<22} {ms:>17.2f} " + " ".join(f"{p:>13.0f}" for p in peaks))
-        lines.append({"model": model, "ms_per_segment_epoch": round(ms, 3),
-                      "reference_ms_per_segment_epoch": None if reference is None
-                      else round(reference, 3),
-                      "peak_rss_mb": [round(p, 1) for p in peaks], "scales": scales,
-                      "segments": [sizes[s] for s in scales]})
+        line = {"model": model, "ms_per_segment_epoch": round(ms, 3),
+                "reference_ms_per_segment_epoch": None if reference is None
+                else round(reference, 3),
+                "peak_rss_mb": [round(p, 1) for p in peaks], "scales": scales,
+                "segments": [sizes[s] for s in scales]}
+        if candidate is not None:
+            line["candidate"] = args.candidate
+            line["candidate_ms_per_segment_epoch"] = round(candidate, 3)
+        lines.append(line)
     if any(line["reference_ms_per_segment_epoch"] for line in lines):
         conv = next(line for line in lines if line["model"] == "conv_vae")
         print(f"conv_vae: {conv['reference_ms_per_segment_epoch'] / conv['ms_per_segment_epoch']:.1f}x"

@@ -36,6 +36,7 @@ def test_reports_both_probes_on_a_wide_input(tmp_path, rng):
     assert result["columns"] == 120 and result["rows"] == 30  # wider than its train rows
     assert result["same_c"] is True
     assert result["span_from_optimum"] < 0.05
+    assert result["span_lbfgs_from_optimum"] >= 0 and result["span_lbfgs_s"] > 0
     assert 0 <= result["span_acc"] <= 1 and result["speedup"] > 0
 
 
