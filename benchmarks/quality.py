@@ -15,7 +15,10 @@ taken from the first model's run of each input and seed: they do not depend on t
 ``--compare A,B`` adds the paired difference of two rows (e.g. hybrid against audio input).
 On an audio corpus each seed also reports what the lyrics alone tell (a linear probe on the
 lyrics embedding for genre and for language) and every row the NMI of its clusters against
-language. It ends with one JSON line per row (and per comparison).
+language, beside two references for that NMI on the same test tracks: the NMI between
+language and genre themselves (where they go together, a clustering cannot follow genre
+without following language) and chance (the first row's clusters shuffled). It ends with
+one JSON line per row (and per comparison).
 
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv \
@@ -40,8 +43,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 from scipy import stats
+from sklearn.metrics import normalized_mutual_info_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -190,6 +196,30 @@ def lyrics_alone(metrics: dict) -> dict[str, float | None]:
             for label in ("genre", "language")}
 
 
+def language_reference(workdir: Path, *, seed: int, draws: int = 200) -> dict[str, float | None]:
+    """What the language NMI of a row is to be read against, on the run's test tracks:
+    ``of_genre``, the NMI between language and genre themselves (what a clustering that
+    reproduced genre exactly would score against language: where the two go together, a
+    clustering cannot follow genre without following language), and ``chance``, the mean
+    NMI against language of the latent's track clusters shuffled among the test tracks
+    (same cluster sizes, no link to language). None where the test tracks hold one
+    language."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    paths = params["paths"]
+    manifest = pd.read_csv(workdir / paths["manifest"], dtype=str).set_index("track_id")
+    clusters = pd.read_csv(workdir / paths["track_assignments"], dtype={"track_id": str})
+    test = clusters[clusters["split"] == "test"]
+    language = manifest.loc[test["track_id"], "language"].to_numpy()
+    genre = manifest.loc[test["track_id"], params["evaluate"]["target"]].to_numpy()
+    if len(set(language)) < 2:
+        return {"of_genre": None, "chance": None}
+    labels = test["latent.kmeans"].to_numpy()
+    rng = np.random.default_rng(seed)
+    chance = statistics.fmean(normalized_mutual_info_score(language, rng.permutation(labels))
+                              for _ in range(draws))
+    return {"of_genre": normalized_mutual_info_score(language, genre), "chance": chance}
+
+
 def plan(models: list[str], inputs: list[str]) -> list[tuple[str, str]]:
     """(model, input) per run; conv_vae reads its log-mel whatever ``inputs`` say."""
     runs = []
@@ -314,6 +344,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {
         name: [] for name in [*row_name.values(), *base_name.values()]}
     lyrics_probe: list[dict[str, float | None]] = []
+    language_refs: list[dict[str, float | None]] = []
     started = time.perf_counter()
     for seed in seeds:
         seen_inputs: set[str] = set()
@@ -331,6 +362,7 @@ def main() -> None:
                     runs[base_name[(base, inp)]].append(scores(metrics, base))
             if i == 0:
                 lyrics_probe.append(lyrics_alone(metrics))
+                language_refs.append(language_reference(workdir, seed=seed))
             best = max(runs[b][-1]["probe_track_acc"] for b in baselines_of[name])
             log.info("seed %d %-14s NMI %.3f probe %.3f (best baseline %.3f)  [%.0f s]", seed,
                      name, runs[name][-1]["nmi"], runs[name][-1]["probe_track_acc"], best,
@@ -356,12 +388,21 @@ def main() -> None:
         print("\nlyrics alone (linear probe on the lyrics embedding, test tracks with lyrics): "
               + ", ".join(f"{k.split('_')[1]} {statistics.fmean(v):.3f}" for k, values in
                           leak.items() if (v := [x for x in values if x is not None])))
+    reference = {k: [None if r[k] is None else round(r[k], 4) for r in language_refs]
+                 for k in ("of_genre", "chance")}
+    if all(v is not None for v in reference["of_genre"]):
+        print("language NMI for reference (test tracks): genre itself "
+              f"{statistics.fmean(reference['of_genre']):.3f} (a clustering that is exactly "
+              "genre scores this against language), the latent's clusters shuffled "
+              f"{statistics.fmean(reference['chance']):.3f} (chance)")
     for r in rows:
         print(json.dumps({"split": split, **r}))
     for c in compared:
         print(json.dumps({"split": split, **c}))
     if any(v is not None for values in leak.values() for v in values):
         print(json.dumps({"split": split, "lyrics_alone": leak}))
+    if all(v is not None for v in reference["of_genre"]):
+        print(json.dumps({"split": split, "language_nmi_reference": reference}))
 
 
 if __name__ == "__main__":

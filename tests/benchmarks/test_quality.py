@@ -143,6 +143,44 @@ def test_paired_difference_is_seed_by_seed():
     assert diff["nmi_lang_per_seed"] == [pytest.approx(-0.2)] and diff["nmi_lang_ci"] is None
 
 
+def _language_workdir(tmp_path: Path, languages: list[str], genres: list[str],
+                      clusters: list[int]) -> Path:
+    """A run's folder as language_reference reads it: params.yaml naming the manifest and
+    the track clusters, with the given test tracks and two train tracks."""
+    import yaml
+
+    n = len(languages)
+    ids = [f"t{i}" for i in range(n + 2)]
+    split = ["train", "train"] + ["test"] * n
+    pd.DataFrame({"track_id": ids, "split": split, "genre": ["x", "y", *genres],
+                  "language": ["en", "de", *languages]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"track_id": ids, "split": split,
+                  "latent.kmeans": [0, 1, *clusters]}).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"paths": {"manifest": "m.csv", "track_assignments": "t.csv"},
+         "evaluate": {"target": "genre"}}))
+    return tmp_path
+
+
+def test_language_nmi_references_genre_itself_and_chance(tmp_path):
+    quality = _quality_module()
+    rng = np.random.default_rng(0)
+    languages = list(rng.choice(["en", "de"], size=60))
+    # Genre follows language exactly: a clustering that is exactly genre scores 1 against
+    # language; shuffled clusters score near 0.
+    genres = ["rock" if lang == "en" else "pop" for lang in languages]
+    ref = quality.language_reference(
+        _language_workdir(tmp_path, languages, genres, list(rng.integers(0, 4, size=60))),
+        seed=3)
+    assert ref["of_genre"] == pytest.approx(1.0)
+    assert 0 < ref["chance"] < 0.1
+    # Only the test tracks count: one language among them gives nothing to score against.
+    one = quality.language_reference(
+        _language_workdir(tmp_path, ["en"] * 5, ["rock", "pop"] * 2 + ["pop"], [0, 1, 0, 1, 2]),
+        seed=3)
+    assert one == {"of_genre": None, "chance": None}
+
+
 def test_conv_vae_reads_the_log_mel_whatever_the_inputs():
     assert _quality_module().plan(["vae", "conv_vae"], ["audio", "hybrid"]) == [
         ("vae", "audio"), ("vae", "hybrid"), ("conv_vae", "mel")]
@@ -217,6 +255,9 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     assert "split drawn by each seed" in proc.stdout
     (leak,) = [r["lyrics_alone"] for r in lines if "lyrics_alone" in r]
     assert len(leak["lyrics_genre_acc"]) == 2 and "lyrics alone" in proc.stdout
+    refs = [r["language_nmi_reference"] for r in lines if "language_nmi_reference" in r]
+    if refs:  # both languages among the test tracks of every seed
+        assert len(refs[0]["of_genre"]) == 2 and "genre itself" in proc.stdout
 
 
 def test_the_embedded_corpus_is_generated_by_each_seed(tmp_path):
