@@ -255,9 +255,9 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     assert "split drawn by each seed" in proc.stdout
     (leak,) = [r["lyrics_alone"] for r in lines if "lyrics_alone" in r]
     assert len(leak["lyrics_genre_acc"]) == 2 and "lyrics alone" in proc.stdout
-    refs = [r["language_nmi_reference"] for r in lines if "language_nmi_reference" in r]
-    if refs:  # both languages among the test tracks of every seed
-        assert len(refs[0]["of_genre"]) == 2 and "genre itself" in proc.stdout
+    # Both languages are among the test tracks of each seed here.
+    (ref,) = [r["language_nmi_reference"] for r in lines if "language_nmi_reference" in r]
+    assert len(ref["of_genre"]) == len(ref["chance"]) == 2 and "genre itself" in proc.stdout
 
 
 def test_the_embedded_corpus_is_generated_by_each_seed(tmp_path):
