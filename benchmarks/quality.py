@@ -390,7 +390,8 @@ def main() -> None:
                           leak.items() if (v := [x for x in values if x is not None])))
     reference = {k: [None if r[k] is None else round(r[k], 4) for r in language_refs]
                  for k in ("of_genre", "chance")}
-    if all(v is not None for v in reference["of_genre"]):
+    has_reference = all(v is not None for v in reference["of_genre"])
+    if has_reference:
         print("language NMI for reference (test tracks): genre itself "
               f"{statistics.fmean(reference['of_genre']):.3f} (a clustering that is exactly "
               "genre scores this against language), the latent's clusters shuffled "
@@ -401,7 +402,7 @@ def main() -> None:
         print(json.dumps({"split": split, **c}))
     if any(v is not None for values in leak.values() for v in values):
         print(json.dumps({"split": split, "lyrics_alone": leak}))
-    if all(v is not None for v in reference["of_genre"]):
+    if has_reference:
         print(json.dumps({"split": split, "language_nmi_reference": reference}))
 
 
