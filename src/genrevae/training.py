@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from genrevae import devices
 from genrevae.errors import TrainingError
-from genrevae.models.base import LatentModel
+from genrevae.models.base import LatentModel, condition_mmd
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,13 @@ def _run_epoch(
     optimizer: torch.optim.Optimizer | None,
     generator: torch.Generator | None,
     input_dropout: float = 0.0,
+    mmd_weight: float = 0.0,
 ) -> dict[str, float]:
     """One pass; trains when ``optimizer`` is given. Returns per-sample mean losses, where
     ``kl`` is the true KL (free bits only shape the gradient). In training, ``input_dropout``
     zeroes that share of the encoder's input entries; the loss is always against the clean
-    input."""
+    input; ``mmd_weight`` > 0 adds that multiple of :func:`condition_mmd` of the batch's
+    latent means to the objective (it shapes training only, like free bits)."""
     training = optimizer is not None
     model.train(training)
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
@@ -97,6 +99,8 @@ def _run_epoch(
                 kl_term = (kl_dim.mean(dim=0).clamp(min=free_bits).sum() + kl_extra.mean()
                            if free_bits > 0 else kl.mean())
                 loss = rec.mean() + beta * kl_term
+                if mmd_weight > 0 and cb is not None:
+                    loss = loss + mmd_weight * condition_mmd(mu, cb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -135,6 +139,7 @@ def fit(
     kl_warmup_epochs: int = 0,
     free_bits: float = 0.0,
     input_dropout: float = 0.0,
+    mmd_weight: float = 0.0,
     pretrain_epochs: int = 0,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -149,7 +154,10 @@ def fit(
     reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.
     ``input_dropout`` > 0 trains a denoising model: each training batch reaches the encoder
     with that share of its entries set to 0 (the train mean of standardised input), and the
-    decoder is scored on the clean batch; validation uses clean input.
+    decoder is scored on the clean batch; validation uses clean input. ``mmd_weight`` > 0
+    (a cvae: ``c_train`` given) also penalises how far each condition group's latent means
+    lie from the batch's (:func:`~genrevae.models.base.condition_mmd`); the reported and
+    early-stopping losses stay recon + beta * KL.
     Before the first epoch the model's :meth:`~LatentModel.setup` sees the train rows (the
     VAE fits its input whitening there). The first ``pretrain_epochs`` train the autoencoder
     alone (KL weight 0), after which the model's :meth:`~LatentModel.after_pretraining`
@@ -188,7 +196,8 @@ def fit(
         b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
                     pretrain_epochs=pretrain_epochs)
         tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
-                        optimizer=optimizer, generator=generator, input_dropout=input_dropout)
+                        optimizer=optimizer, generator=generator, input_dropout=input_dropout,
+                        mmd_weight=mmd_weight)
         va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=model.eval_batch_size,
                         optimizer=None, generator=None)
         row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},

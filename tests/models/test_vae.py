@@ -1,5 +1,5 @@
 """The VAE (shapes, sampling vs. mean, KL, masked and whitened reconstruction) and the model
-registry."""
+registry; the condition penalty (maximum mean discrepancy) a cvae can train with."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from genrevae.config import MODEL_NAMES, ModelConfig
 from genrevae.errors import ConfigError
 from genrevae.models import names, registry
-from genrevae.models.base import reconstruction_nll
+from genrevae.models.base import condition_mmd, reconstruction_nll
 from genrevae.models.registry import build_model
 from genrevae.models.vae import VAE, Whitening, kl_divergence
 
@@ -270,3 +270,38 @@ def test_build_model_refuses_a_latent_wider_than_the_input() -> None:
     with pytest.raises(ConfigError, match=r"^latent_dim: must not exceed the 4 features"):
         build_model(_model_config(latent_dim=5), (4,))
     assert build_model(_model_config(latent_dim=4), (4,)).latent_dim == 4
+
+
+# ---------------------------------------------------------------- condition_mmd
+
+
+def _one_hot(groups: np.ndarray, n: int = 2) -> torch.Tensor:
+    return torch.as_tensor(np.eye(n, dtype=np.float32)[groups])
+
+
+def test_condition_mmd_is_zero_when_every_group_is_spread_alike(rng: np.random.Generator) -> None:
+    """The same rows in each group: no discrepancy; a batch of a single group has nothing
+    to compare and costs nothing."""
+    rows = torch.as_tensor(rng.normal(size=(20, 4)).astype(np.float32))
+    mu = torch.cat([rows, rows])
+    groups = np.repeat([0, 1], 20)
+    assert float(condition_mmd(mu, _one_hot(groups))) == pytest.approx(0.0, abs=1e-6)
+    assert float(condition_mmd(mu, _one_hot(np.zeros(40, dtype=int)))) == 0.0
+
+
+def test_condition_mmd_grows_with_the_shift_between_groups(rng: np.random.Generator) -> None:
+    """Moving one group's means away from the other's raises the penalty, and its gradient
+    pulls the groups together (a gradient step lowers it)."""
+    base = rng.normal(size=(64, 8)).astype(np.float32)
+    groups = rng.integers(0, 3, size=64)
+    values = []
+    for shift in (0.0, 0.5, 1.0, 2.0):
+        mu = base + shift * (groups == 1)[:, None]
+        values.append(float(condition_mmd(torch.as_tensor(mu), _one_hot(groups, 3))))
+    assert values == sorted(values) and values[0] < values[-1] / 3
+    mu = torch.as_tensor(base + 2.0 * (groups == 1)[:, None]).requires_grad_()
+    penalty = condition_mmd(mu, _one_hot(groups, 3))
+    penalty.backward()
+    with torch.no_grad():
+        after = condition_mmd(mu - 10.0 * mu.grad, _one_hot(groups, 3))
+    assert float(after) < float(penalty.detach())

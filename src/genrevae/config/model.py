@@ -57,6 +57,10 @@ class ModelConfig:
     # after standardisation) with this probability, and the decoder reconstructs the clean
     # input; 0 = off. Validation, latents and predict always see the clean input.
     input_dropout: float = 0.0
+    # cvae: weight of a penalty on how far each condition group's latent means lie from
+    # the batch's (maximum mean discrepancy, genrevae.models.base.condition_mmd), so the
+    # clusters stop following the condition; 0 = off.
+    mmd_weight: float = 0.0
     # conv_vae: the encoder's convolution widths (the decoder mirrors them) and the
     # average pooling of the log-mel before them. These defaults are the network a
     # checkpoint saved before the keys existed holds; conf/model/conv_vae.yaml sets the
@@ -80,6 +84,10 @@ class ModelConfig:
             if self.condition is None:
                 fail("model.condition", "a cvae needs a label to condition on")
             one_of("model.condition", self.condition, CONDITION_LABELS)
+        non_negative("model.mmd_weight", self.mmd_weight)
+        if self.mmd_weight > 0 and self.name != "cvae":
+            fail("model.mmd_weight", f"only a cvae has a condition to make its latent "
+                                     f"invariant to (model.name={self.name}); set it to 0")
         _widths("model.hidden_dims", self.hidden_dims, MAX_HIDDEN_WIDTH, "hidden layer")
         non_negative("model.beta", self.beta)
         if not 0.0 <= self.dropout < 1.0:

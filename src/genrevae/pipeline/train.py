@@ -65,6 +65,7 @@ def run(cfg: Config) -> None:
         batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
         patience=cfg.train.patience, kl_warmup_epochs=cfg.train.kl_warmup_epochs,
         free_bits=cfg.model.free_bits, input_dropout=cfg.model.input_dropout,
+        mmd_weight=cfg.model.mmd_weight,
         pretrain_epochs=cfg.model.pretrain_epochs, seed=cfg.seed,
         device=resolve_device(cfg.train.device),
     )
