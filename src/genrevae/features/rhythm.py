@@ -48,7 +48,7 @@ def mean_tempogram(env: np.ndarray, *, sr: int, hop: int) -> np.ndarray:
     frame's peak is its lag-0 value, the frame's energy; and the inverse FFT is linear, so
     the mean of the scaled autocorrelations is the inverse FFT of the energy-weighted mean
     of the frames' power spectra: one inverse FFT per segment. It moves the mean by
-    float64 rounding only (about 1e-16 of its peak).
+    float64 rounding only (a few 1e-16 of its peak).
     """
     win, window, n_pad, _, _ = _tempo_setup(sr, hop)
     padded = np.pad(env, (win // 2, win // 2), mode="linear_ramp", end_values=(0, 0))
@@ -57,8 +57,7 @@ def mean_tempogram(env: np.ndarray, *, sr: int, hop: int) -> np.ndarray:
     energy = np.einsum("ij,ij->i", frames, frames)
     # A frame whose peak is below float64 tiny is left unscaled, as librosa's
     # util.normalize leaves it.
-    small = energy < np.finfo(np.float64).tiny
-    weight = np.where(small, 1.0, 1.0 / np.where(small, 1.0, energy))
+    weight = 1.0 / np.where(energy < np.finfo(np.float64).tiny, 1.0, energy)
     mean_power = weight @ (spec.real**2 + spec.imag**2) / len(env)
     return scipy.fft.irfft(mean_power, n=n_pad)[:win]
 
