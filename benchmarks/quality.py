@@ -20,12 +20,22 @@ language and genre themselves (where they go together, a clustering cannot follo
 without following language) and chance (the first row's clusters shuffled). It ends with
 one JSON line per row (and per comparison).
 
+Settings are to be chosen without the test tracks: ``--on-validation`` scores the val
+tracks instead. Each seed's val tracks are cut in two halves (each artist whole in one,
+each genre shared out evenly); the seed runs twice, each half stopping the training once
+while the other is scored, on the same train tracks, and its score is the mean of the two.
+The test tracks are in neither run. Choose on that table, then run the chosen setting once
+without the flag.
+
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv
     python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv \
         -o data.split=gtzan_fault_filtered -o experiment=feature_table --seeds 0,1,2,3,4,5,6,7,8,9
     python benchmarks/quality.py --root ../shared/data/previews_en_de \
         --lyrics ../shared/data/previews_en_de.csv --models vae,cvae --inputs audio,hybrid \
         --compare vae/hybrid,vae/audio --compare cvae/hybrid,vae/hybrid
+    python benchmarks/quality.py --table ../shared/data/gtzan_features_30_sec.csv \
+        -o data.split=gtzan_fault_filtered -o experiment=feature_table --on-validation \
+        -o 'model.hidden_dims=[128]'
     python benchmarks/quality.py --embedded --models conv_vae --seeds 42,43,44
 """
 
@@ -220,6 +230,56 @@ def language_reference(workdir: Path, *, seed: int, draws: int = 200) -> dict[st
     return {"of_genre": normalized_mutual_info_score(language, genre), "chance": chance}
 
 
+def validation_halves(workdir: Path, seed: int) -> list[Path]:
+    """Two split folders, written under ``workdir/validation``, from the prepared manifest
+    in ``workdir``: both keep its train tracks; its val tracks are cut in two halves, A and
+    B, with every group (artist where known) whole in one half and each genre shared out
+    evenly. Folder A stops the training on half A and scores half B, folder B the reverse.
+    The test tracks are in neither folder's lists, so a run on them leaves them out."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    manifest = pd.read_csv(workdir / params["paths"]["manifest"], dtype=str)
+    target = params["evaluate"]["target"]
+    val = manifest[manifest["split"] == "val"]
+    if val["group"].nunique() < 2:
+        sys.exit(f"error: --on-validation: the val tracks of seed {seed} form "
+                 f"{val['group'].nunique()} group(s); two halves need at least two")
+    # Each group under its most common genre; groups dealt in a seeded order, the larger
+    # first, each to the half holding fewer tracks of that genre (then fewer in all).
+    genre_of = val.groupby("group")[target].agg(lambda g: g.value_counts().index[0])
+    size = val.groupby("group").size()
+    order = np.random.default_rng(seed).permutation(sorted(size.index))
+    order = sorted(order, key=lambda g: -size[g])  # stable: the seeded order breaks ties
+    halves: tuple[list[str], list[str]] = ([], [])
+    per_genre = {genre: [0, 0] for genre in genre_of.unique()}
+    for group in order:
+        counts = per_genre[genre_of[group]]
+        totals = (len(halves[0]), len(halves[1]))
+        side = min((0, 1), key=lambda h: (counts[h], totals[h]))
+        halves[side].extend(val.loc[val["group"] == group, "track_id"])
+        counts[side] += int(size[group])
+    train = manifest.loc[manifest["split"] == "train", "track_id"].tolist()
+    folders = []
+    for name, (stop, scored) in (("A", halves), ("B", halves[::-1])):
+        folder = workdir / "validation" / f"seed{seed}" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for list_name, ids in (("train", train), ("val", stop), ("test", scored)):
+            (folder / f"{list_name}.txt").write_text("".join(f"{t}\n" for t in ids),
+                                                     encoding="utf-8")
+        folders.append(folder)
+    return folders
+
+
+def composed_split(workdir: Path) -> str:
+    """``data.split`` of the params last composed in ``workdir``."""
+    return yaml.safe_load((workdir / "params.yaml").read_text())["data"]["split"]
+
+
+def mean_scores(units: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Each metric's mean over ``units`` (None where a unit has none)."""
+    return {k: None if any(u[k] is None for u in units) else statistics.fmean(u[k] for u in units)
+            for k in units[0]}
+
+
 def plan(models: list[str], inputs: list[str]) -> list[tuple[str, str]]:
     """(model, input) per run; conv_vae reads its log-mel whatever ``inputs`` say."""
     runs = []
@@ -260,6 +320,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="42,43,44,45,46",
                         help="comma-separated seeds: the initialisation, and the split unless "
                              "data.split is a list (default: 42,43,44,45,46)")
+    parser.add_argument("--on-validation", action="store_true",
+                        help="score on the val tracks instead of the test tracks, to choose "
+                             "settings without them: each seed runs on both halves of its val "
+                             "list (grouped by artist where known), one half stopping the "
+                             "training and the other scored, and reports their mean; the test "
+                             "tracks are left out")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--latent-dim", type=int, default=None, help="override latent_dim")
     parser.add_argument("-o", "--override", action="append", default=[],
@@ -277,6 +343,9 @@ def main() -> None:
         sys.exit(f"error: --table {corpus}: not found")
     if args.root is not None and not corpus.is_dir():
         sys.exit(f"error: --root {corpus}: not a folder")
+    if args.on_validation and args.embedded:
+        sys.exit("error: --on-validation: the embedded corpus takes no lists of tracks; "
+                 "give --table or --root")
     for flag, path in (("--lyrics", args.lyrics), ("--metadata", args.metadata)):
         if path is not None and not path.is_file():
             sys.exit(f"error: {flag} {path}: not found")
@@ -346,38 +415,67 @@ def main() -> None:
     lyrics_probe: list[dict[str, float | None]] = []
     language_refs: list[dict[str, float | None]] = []
     started = time.perf_counter()
+    base_split = None
     for seed in seeds:
-        seen_inputs: set[str] = set()
-        for i, (model, inp) in enumerate(todo):
+        folders: list[Path | None] = [None]
+        if args.on_validation:
+            model, inp = todo[0]
             compose_params([*common, f"seed={seed}", f"model={model}", f"model.input={inp}"],
                            conf_dir=ROOT / "conf", output=workdir / "params.yaml")
-            for stage in (*FEATURE_STAGES, *MODEL_STAGES) if i == 0 else MODEL_STAGES:
-                run_stage(stage, workdir)
-            metrics = json.loads((workdir / "metrics" / "eval.json").read_text())
-            name = row_name[(model, inp)]
-            runs[name].append(scores(metrics, "latent"))
-            if inp not in seen_inputs:
-                seen_inputs.add(inp)
-                for base in BASELINES:
-                    runs[base_name[(base, inp)]].append(scores(metrics, base))
-            if i == 0:
-                lyrics_probe.append(lyrics_alone(metrics))
-                language_refs.append(language_reference(workdir, seed=seed))
-            best = max(runs[b][-1]["probe_track_acc"] for b in baselines_of[name])
-            log.info("seed %d %-14s NMI %.3f probe %.3f (best baseline %.3f)  [%.0f s]", seed,
-                     name, runs[name][-1]["nmi"], runs[name][-1]["probe_track_acc"], best,
-                     time.perf_counter() - started)
+            base_split = composed_split(workdir)
+            run_stage("prepare", workdir)
+            folders = validation_halves(workdir, seed)
+        per_unit: dict[str, list[dict[str, float | None]]] = {}
+        unit_leak: list[dict[str, float | None]] = []
+        unit_refs: list[dict[str, float | None]] = []
+        for folder in folders:
+            overrides = common if folder is None else [
+                *(o for o in common if not o.startswith("data.split=")), f"data.split={folder}"]
+            seen_inputs: set[str] = set()
+            for i, (model, inp) in enumerate(todo):
+                compose_params([*overrides, f"seed={seed}", f"model={model}", f"model.input={inp}"],
+                               conf_dir=ROOT / "conf", output=workdir / "params.yaml")
+                if base_split is None:
+                    base_split = composed_split(workdir)
+                for stage in (*FEATURE_STAGES, *MODEL_STAGES) if i == 0 else MODEL_STAGES:
+                    run_stage(stage, workdir)
+                metrics = json.loads((workdir / "metrics" / "eval.json").read_text())
+                name = row_name[(model, inp)]
+                per_unit.setdefault(name, []).append(scores(metrics, "latent"))
+                if inp not in seen_inputs:
+                    seen_inputs.add(inp)
+                    for base in BASELINES:
+                        per_unit.setdefault(base_name[(base, inp)], []).append(
+                            scores(metrics, base))
+                if i == 0:
+                    unit_leak.append(lyrics_alone(metrics))
+                    unit_refs.append(language_reference(workdir, seed=seed))
+                best = max(per_unit[b][-1]["probe_track_acc"] for b in baselines_of[name])
+                log.info("seed %d %-14s%s NMI %.3f probe %.3f (best baseline %.3f)  [%.0f s]",
+                         seed, name, "" if folder is None else f" val half {folder.name}",
+                         per_unit[name][-1]["nmi"], per_unit[name][-1]["probe_track_acc"], best,
+                         time.perf_counter() - started)
+        # A seed is one paired unit: on validation, the mean of its two scored halves.
+        for name, units in per_unit.items():
+            runs[name].append(mean_scores(units))
+        lyrics_probe.append(mean_scores(unit_leak))
+        language_refs.append(mean_scores(unit_refs))
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     data = metrics["data"]
 
     rows = summarise(runs, list(row_name.values()), baselines_of)
     compared = [paired(runs, a, b) for a, b in comparisons]
-    split = params["data"]["split"]
+    split = base_split
     split_note = ("split drawn by each seed" if split == "random"
                   else f"split {split} (fixed; seeds vary the initialisation)")
+    if args.on_validation:
+        split_note += ("; scored on the val tracks, not the test tracks: each seed's mean over "
+                       "the two halves of its val list, each half scored once while the other "
+                       "stopped the training")
     source_name = "embedded corpus" if corpus is None else corpus.name
     header = (f"{source_name}: {data['n_tracks']} tracks, {data['n_genres']} genres, "
-              f"~{data['n_test_segments']} test segments; {split_note}; seeds "
+              f"~{data['n_test_segments']} {'scored' if args.on_validation else 'test'} segments; "
+              f"{split_note}; seeds "
               f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
               f"{params['train']['epochs']} epochs max"
               + (f"; overrides {' '.join(args.override)}" if args.override else "")
@@ -396,14 +494,15 @@ def main() -> None:
               f"{statistics.fmean(reference['of_genre']):.3f} (a clustering that is exactly "
               "genre scores this against language), the latent's clusters shuffled "
               f"{statistics.fmean(reference['chance']):.3f} (chance)")
+    tag = {"split": split, "scored_on": "val" if args.on_validation else "test"}
     for r in rows:
-        print(json.dumps({"split": split, **r}))
+        print(json.dumps({**tag, **r}))
     for c in compared:
-        print(json.dumps({"split": split, **c}))
+        print(json.dumps({**tag, **c}))
     if any(v is not None for values in leak.values() for v in values):
-        print(json.dumps({"split": split, "lyrics_alone": leak}))
+        print(json.dumps({**tag, "lyrics_alone": leak}))
     if has_reference:
-        print(json.dumps({"split": split, "language_nmi_reference": reference}))
+        print(json.dumps({**tag, "language_nmi_reference": reference}))
 
 
 if __name__ == "__main__":

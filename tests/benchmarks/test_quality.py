@@ -206,6 +206,76 @@ def test_a_listed_split_is_the_same_in_every_seed(table, tmp_path):
     assert raw["per_seed"]["probe_track_acc"][0] == raw["per_seed"]["probe_track_acc"][1]
 
 
+def _write_lists(folder: Path, parts: dict[str, slice]) -> dict[str, list[str]]:
+    """Split lists of the ``table`` fixture's ids, the same slice of every genre per list."""
+    folder.mkdir()
+    ids = {g: [f"{g}.{i:05d}" for i in range(24)] for g in ("blues", "jazz", "rock")}
+    listed = {name: [t for g in ids for t in ids[g][part]] for name, part in parts.items()}
+    for name, entries in listed.items():
+        (folder / f"{name}.txt").write_text("".join(f"{t}\n" for t in entries))
+    return listed
+
+
+def test_on_validation_scores_halves_of_the_val_tracks_and_never_the_test_tracks(table,
+                                                                                  tmp_path):
+    listed = _write_lists(tmp_path / "split", {"train": slice(0, 14), "val": slice(14, 20),
+                                                "test": slice(20, 24)})
+    proc = _run("--table", str(table), "--models", "vae", "--seeds", "1,2", "--epochs", "2",
+                "--latent-dim", "4", "-o", f"data.split={tmp_path / 'split'}",
+                "--on-validation", workdir=tmp_path / "w")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(s) for s in proc.stdout.splitlines() if s.startswith("{")]
+    assert {(r["split"], r["scored_on"]) for r in lines} == {(str(tmp_path / "split"), "val")}
+    assert all(r["seeds"] == 2 for r in lines)
+    assert "scored on the val tracks, not the test tracks" in proc.stdout
+    for seed in (1, 2):
+        folders = tmp_path / "w" / "validation" / f"seed{seed}"
+        lists = {(half, name): (folders / half / f"{name}.txt").read_text().split()
+                 for half in "AB" for name in ("train", "val", "test")}
+        assert lists["A", "train"] == lists["B", "train"] == listed["train"]
+        assert lists["A", "val"] == lists["B", "test"] and lists["A", "test"] == lists["B", "val"]
+        assert sorted(lists["A", "val"] + lists["A", "test"]) == sorted(listed["val"])
+        # Six val tracks a genre, one track a group: three a genre in each half.
+        for half in ("A", "B"):
+            genres = pd.Series([t.split(".")[0] for t in lists[half, "test"]]).value_counts()
+            assert genres.to_dict() == {"blues": 3, "jazz": 3, "rock": 3}
+    # The run scored half B of the last seed; the test list's tracks were left out.
+    manifest = pd.read_csv(tmp_path / "w" / "data" / "prepared" / "manifest.csv")
+    assert sorted(manifest.loc[manifest["split"] == "test", "track_id"]) == sorted(
+        lists["B", "test"])
+    assert not set(manifest["track_id"]) & set(listed["test"])
+
+
+def test_on_validation_refuses_the_embedded_corpus(tmp_path):
+    proc = _run("--embedded", "--on-validation", workdir=tmp_path)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --on-validation:")
+
+
+def test_validation_halves_keep_each_artist_whole(tmp_path):
+    rows = []
+    for genre in ("pop", "rock"):
+        for artist in range(6):
+            for song in range(1 + artist % 3):  # artists of one, two and three songs
+                rows.append({"track_id": f"{genre}/a{artist}s{song}", "genre": genre,
+                             "split": "val", "group": f"artist:{genre}{artist}"})
+    rows += [{"track_id": f"pop/t{i}", "genre": "pop", "split": split, "group": f"t{i}"}
+             for i, split in enumerate(["train"] * 5 + ["test"] * 3)]
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    (tmp_path / "params.yaml").write_text("paths:\n  manifest: manifest.csv\n"
+                                          "evaluate:\n  target: genre\n")
+    folder_a, folder_b = _quality_module().validation_halves(tmp_path, seed=3)
+    half_a = (folder_a / "test.txt").read_text().split()
+    half_b = (folder_b / "test.txt").read_text().split()
+    group = {r["track_id"]: r["group"] for r in rows}
+    assert not {group[t] for t in half_a} & {group[t] for t in half_b}
+    assert sorted(half_a + half_b) == sorted(r["track_id"] for r in rows if r["split"] == "val")
+    for genre in ("pop", "rock"):  # 12 songs a genre, dealt by artist: 6 and 6
+        assert sum(t.startswith(genre) for t in half_a) == 6
+    assert (folder_a / "train.txt").read_text().split() == [f"pop/t{i}" for i in range(5)]
+    assert "pop/t5" not in half_a + half_b
+
+
 @pytest.fixture(scope="module")
 def audio_corpus(tmp_path_factory) -> tuple[Path, Path]:
     """A folder corpus (3 genres x 6 tracks of 6 s) and its lyrics table, with an artist per
