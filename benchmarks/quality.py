@@ -240,6 +240,7 @@ def validation_halves(workdir: Path, seed: int) -> list[Path]:
     manifest = pd.read_csv(workdir / params["paths"]["manifest"], dtype=str)
     target = params["evaluate"]["target"]
     val = manifest[manifest["split"] == "val"]
+    val = val.assign(group=val["group"].fillna(val["track_id"]))  # no group: the track alone
     if val["group"].nunique() < 2:
         sys.exit(f"error: --on-validation: the val tracks of seed {seed} form "
                  f"{val['group'].nunique()} group(s); two halves need at least two")
