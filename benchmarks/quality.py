@@ -246,18 +246,18 @@ def validation_halves(workdir: Path, seed: int) -> list[Path]:
                  f"{val['group'].nunique()} group(s); two halves need at least two")
     # Each group under its most common genre; groups dealt in a seeded order, the larger
     # first, each to the half holding fewer tracks of that genre (then fewer in all).
-    genre_of = val.groupby("group")[target].agg(lambda g: g.value_counts().index[0])
-    size = val.groupby("group").size()
-    order = np.random.default_rng(seed).permutation(sorted(size.index))
-    order = sorted(order, key=lambda g: -size[g])  # stable: the seeded order breaks ties
+    by_group = val.groupby("group")
+    genre_of = by_group[target].agg(lambda g: g.value_counts().index[0])
+    members = by_group["track_id"].agg(list)
+    order = np.random.default_rng(seed).permutation(sorted(members.index))
+    order = sorted(order, key=lambda g: -len(members[g]))  # stable: seeded order breaks ties
     halves: tuple[list[str], list[str]] = ([], [])
     per_genre = {genre: [0, 0] for genre in genre_of.unique()}
     for group in order:
         counts = per_genre[genre_of[group]]
-        totals = (len(halves[0]), len(halves[1]))
-        side = min((0, 1), key=lambda h: (counts[h], totals[h]))
-        halves[side].extend(val.loc[val["group"] == group, "track_id"])
-        counts[side] += int(size[group])
+        side = min((0, 1), key=lambda h: (counts[h], len(halves[h])))
+        halves[side].extend(members[group])
+        counts[side] += len(members[group])
     train = manifest.loc[manifest["split"] == "train", "track_id"].tolist()
     folders = []
     for name, (stop, scored) in (("A", halves), ("B", halves[::-1])):
