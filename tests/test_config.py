@@ -60,6 +60,7 @@ def test_experiment_preset_sets_keys_across_groups_and_the_command_line_wins(tmp
         assert (cfg.latent_dim, cfg.model.latent_dim) == (57, 57)
         assert cfg.model.hidden_dims == (512, 256) and cfg.model.beta == 0.003
         assert cfg.model.input == "audio"
+        assert (base.fuse.audio_transform, cfg.fuse.audio_transform) == ("none", "yeo_johnson")
         assert cfg.train == base.train and cfg.seed == base.seed
         # The preset fits the table it is for: 57 feature columns, no lyrics.
         from genrevae.models.registry import build_model
@@ -115,6 +116,8 @@ def _edit(params: dict, dotted: str, value) -> dict:
         ("features.engine", "spark", "features.engine: must be one of local, dask"),
         ("features.scheduler", "tcp://h:8786", "features.scheduler: only meaningful with"),
         ("lyrics.analyzer", "bpe", "lyrics.analyzer"),
+        ("fuse.audio_transform", "box_cox", "fuse.audio_transform: must be one of none, "
+                                            "yeo_johnson"),
         ("seed", 1.5, "seed: expected an integer"),
         ("model.dropout", True, "model.dropout: expected a number"),
     ],

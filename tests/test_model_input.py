@@ -195,16 +195,18 @@ def test_transform_record_round_trips_and_applies_alike(artifacts, name, kind, c
         np.testing.assert_array_equal(a.conditions, b.conditions)
 
 
-def test_new_audio_gets_the_pipeline_arithmetic(artifacts, rng) -> None:
-    """from_audio (what predict uses) standardises a new song's features with the fuse
-    scalers exactly as fuse did for the corpus: the corpus's own rows come back bit for bit;
-    in a hybrid input the lyrics block is the train mean (0)."""
+@pytest.mark.parametrize("audio_transform", ["none", "yeo_johnson"])
+def test_new_audio_gets_the_pipeline_arithmetic(artifacts, rng, audio_transform) -> None:
+    """from_audio (what predict uses) scales a new song's features with the fuse scalers
+    exactly as fuse did for the corpus, power transform included: the corpus's own rows
+    come back bit for bit; in a hybrid input the lyrics block is the train mean (0)."""
     n = 12
     segments, _, _, config = artifacts
-    audio = rng.normal(size=(n, 5)).astype(np.float32) * 3 + 1
+    audio = (rng.lognormal(size=(n, 5)) * 3 + 1).astype(np.float32)
     fused = fuse_features(audio, np.full((6, 3), np.nan), np.repeat(np.arange(6), 2),
                           (segments["split"] == "train").to_numpy(), audio_weight=2.0,
-                          lyrics_weight=0.5)
+                          lyrics_weight=0.5, audio_transform=audio_transform)
+    assert ("audio_lambdas" in fused.scalers) == (audio_transform == "yeo_johnson")
     fuse_dir = config("vae", "audio").paths.fused
     save_fused(fuse_dir, fused)
     for kind in ("audio", "hybrid"):

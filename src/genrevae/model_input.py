@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from genrevae.config import Config, to_dict
-from genrevae.features.fuse import load_input, load_scalers, standardise, weighted_concat
+from genrevae.features.fuse import load_input, load_scalers, scale_audio, weighted_concat
 from genrevae.io import load_npy, take_rows
 
 
@@ -209,7 +209,7 @@ class InputTransform:
         if self.kind == "lyrics":
             raise ValueError("a lyrics-only input cannot be built from audio")
         fuse = self.fuse or {}
-        audio = standardise(feats, fuse["audio_mean"], fuse["audio_scale"])
+        audio = scale_audio(feats, fuse)
         if self.kind == "audio":
             return audio
         lyrics = np.zeros((len(audio), fuse["lyrics_dim"]), dtype=np.float32)

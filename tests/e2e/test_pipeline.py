@@ -463,11 +463,13 @@ def test_exp_run_on_real_gtzan_wavs(project, shared_data):
 
 
 def test_exp_run_on_kaggle_feature_table(project, shared_data):
-    """`data=features_table` skips audio extraction and runs the rest on the Kaggle table;
-    its exact duplicate rows are left out with their reason."""
+    """`data=features_table` with its preset skips audio extraction and runs the rest on
+    the Kaggle table, the features power-transformed on the train split; its exact
+    duplicate rows are left out with their reason."""
     table = shared_data / "gtzan_features_30_sec.csv"
     proc = project.dvc("exp", "run", "-n", "kaggle-table", "-S", "data=features_table",
-                       "-S", f"data.root={table}", "-S", "train.epochs=2")
+                       "-S", f"data.root={table}", "-S", "experiment=feature_table",
+                       "-S", "train.epochs=2")
     assert {"prepare", "extract_audio", "train", "evaluate"} <= stages_run(proc.stdout)
     assert not (project.root / "data/features/audio/mel.npy").exists()
     rejected = (project.root / "data/prepared/rejected.csv").read_text().splitlines()[1:]
@@ -476,6 +478,8 @@ def test_exp_run_on_kaggle_feature_table(project, shared_data):
     _check_metric_ranges(metrics)
     assert metrics["data"]["n_tracks"] == 1000 - len(rejected)
     assert metrics["data"]["n_genres"] == 10
+    scalers = json.loads((project.root / "data/features/fused/scalers.json").read_text())
+    assert len(scalers["audio_lambdas"]) == 57
 
 
 @pytest.mark.parametrize("variant", ["conv_vae", "cvae", "vade", "ae"])

@@ -3,17 +3,23 @@ the weighted hybrid, observed masks and the on-disk round trip."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import scipy.stats
 
 from genrevae.features.fuse import (
     INPUTS,
+    LAMBDA_RANGE,
     Fused,
     fuse_features,
     load_input,
     load_scalers,
     observed_mask,
     save_fused,
+    scale_audio,
+    yeo_johnson,
 )
 
 N_TRACKS, SEGS, D_AUDIO, D_LYRICS = 8, 3, 5, 4
@@ -31,9 +37,9 @@ def _inputs(rng: np.random.Generator):
     return audio, lyrics, track_index, is_train
 
 
-def _fuse(audio, lyrics, track_index, is_train, aw=1.0, lw=0.5) -> Fused:
+def _fuse(audio, lyrics, track_index, is_train, aw=1.0, lw=0.5, transform="none") -> Fused:
     return fuse_features(audio, lyrics, track_index, is_train, audio_weight=aw,
-                         lyrics_weight=lw)
+                         lyrics_weight=lw, audio_transform=transform)
 
 
 def test_audio_is_standardised_on_train_rows(rng):
@@ -167,3 +173,86 @@ def test_scalers_rebuild_the_audio_block(rng, aw, lw):
                                np.concatenate([s["audio_weight"] * rebuilt[no_lyrics],
                                                np.zeros((no_lyrics.sum(), D_LYRICS))], axis=1),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("lam", [0.0, 2.0, -0.7, 0.5, 1.0, 1.6, 2.8, -3.0])
+def test_yeo_johnson_matches_scipy(rng, lam):
+    """The vectorised transform equals SciPy's one-column Yeo-Johnson for exponents on
+    both sides of 0 and 2 and at the logarithmic limits 0 and 2 themselves."""
+    x = rng.normal(size=(500, 1)) * 3
+    np.testing.assert_allclose(yeo_johnson(x, np.array([lam]))[:, 0],
+                               scipy.stats.yeojohnson(x[:, 0], lmbda=lam), rtol=1e-12,
+                               atol=1e-12)
+
+
+def _skewed(rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Heavy-tailed audio (variance-like columns: log-normal, and one squared normal) in
+    the shape of :func:`_inputs`, with more segments for the fit."""
+    n_tracks, segs = 40, 3
+    track_index = np.repeat(np.arange(n_tracks), segs)
+    n = n_tracks * segs
+    audio = np.column_stack([rng.lognormal(0, 1.2, n) * 1e-3, rng.lognormal(3, 1.0, n),
+                             rng.normal(size=n) ** 2, rng.normal(120, 20, n),
+                             -rng.lognormal(0, 1.2, n)])
+    lyrics = np.full((n_tracks, 2), np.nan)
+    return audio, lyrics, track_index, track_index < 30
+
+
+def test_yeo_johnson_gaussianises_the_train_audio(rng):
+    """With ``yeo_johnson`` the skewed train columns come out with mean 0, std 1 and a
+    fraction of their skew (the plain scaling keeps it all); the exponents are saved with the scalers,
+    one per feature, and the symmetric column is left nearly as it was."""
+    audio, lyrics, track_index, is_train = _skewed(rng)
+    plain = _fuse(audio, lyrics, track_index, is_train)
+    bent = _fuse(audio, lyrics, track_index, is_train, transform="yeo_johnson")
+    train = bent.audio[is_train]
+    np.testing.assert_allclose(train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(train.std(axis=0), 1.0, atol=1e-5)
+    skewed = [0, 1, 2, 4]
+    before = np.abs(scipy.stats.skew(plain.audio[is_train][:, skewed]))
+    after = np.abs(scipy.stats.skew(train[:, skewed]))
+    assert np.all(before > 1.0)
+    assert np.all(after < 0.4 * before)
+    lambdas = bent.scalers["audio_lambdas"]
+    assert len(lambdas) == audio.shape[1]
+    assert all(LAMBDA_RANGE[0] <= lam <= LAMBDA_RANGE[1] for lam in lambdas)
+    assert abs(lambdas[3] - 1.0) < 0.5  # the normal column needs little bending
+    assert "audio_lambdas" not in plain.scalers
+
+
+def test_yeo_johnson_is_fit_on_train_rows_only(rng):
+    """Moving the test rows, even far off the train range, changes no train row and leaves
+    every output finite (the powers act on bounded z-scores)."""
+    audio, lyrics, track_index, is_train = _skewed(rng)
+    base = _fuse(audio, lyrics, track_index, is_train, transform="yeo_johnson")
+    moved_audio = audio.copy()
+    moved_audio[~is_train] *= 1e6
+    moved = _fuse(moved_audio, lyrics, track_index, is_train, transform="yeo_johnson")
+    np.testing.assert_array_equal(moved.audio[is_train], base.audio[is_train])
+    assert moved.scalers == base.scalers
+    assert np.all(np.isfinite(moved.audio))
+    assert not np.allclose(moved.audio[~is_train], base.audio[~is_train])
+
+
+@pytest.mark.parametrize("transform", ["none", "yeo_johnson"])
+def test_scale_audio_rebuilds_the_fused_block_bit_for_bit(rng, transform):
+    """scale_audio with the saved scalers (predict's path) gives the fused audio block
+    exactly, after a JSON round trip of the scalers."""
+    audio, lyrics, track_index, is_train = _skewed(rng)
+    fused = _fuse(audio.astype(np.float32), lyrics, track_index, is_train, transform=transform)
+    scalers = json.loads(json.dumps(fused.scalers))
+    np.testing.assert_array_equal(scale_audio(audio.astype(np.float32), scalers), fused.audio)
+
+
+def test_yeo_johnson_leaves_a_constant_column_alone(rng):
+    """A feature constant on the train rows gets the identity exponent and finite values."""
+    audio, lyrics, track_index, is_train = _skewed(rng)
+    audio[:, 2] = 0.25
+    fused = _fuse(audio, lyrics, track_index, is_train, transform="yeo_johnson")
+    assert fused.scalers["audio_lambdas"][2] == 1.0
+    assert np.all(np.isfinite(fused.audio))
+
+
+def test_unknown_audio_transform_is_refused(rng):
+    with pytest.raises(ValueError, match="unknown audio transform 'box_cox'"):
+        _fuse(*_inputs(rng), transform="box_cox")

@@ -22,6 +22,8 @@ ENGINES = ("local", "dask")
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 LYRICS_BACKENDS = ("tfidf", "sentence")
 LYRICS_ANALYZERS = ("word", "char")
+# genrevae.features.fuse.fit_audio_scaling
+AUDIO_TRANSFORMS = ("none", "yeo_johnson")
 # Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why).
 MAX_SEGMENT_SECONDS = 600.0
 MAX_N_FFT = 65536
@@ -121,8 +123,10 @@ class LyricsConfig:
 class FuseConfig:
     audio_weight: float
     lyrics_weight: float
+    audio_transform: str
 
     def check(self) -> None:
+        one_of("fuse.audio_transform", self.audio_transform, AUDIO_TRANSFORMS)
         non_negative("fuse.audio_weight", self.audio_weight)
         non_negative("fuse.lyrics_weight", self.lyrics_weight)
         if self.audio_weight == 0 and self.lyrics_weight == 0:

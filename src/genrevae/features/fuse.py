@@ -1,4 +1,10 @@
-"""Standardise audio and lyrics features on the train split and fuse them per segment."""
+"""Standardise audio and lyrics features on the train split and fuse them per segment.
+
+The audio block may also be Gaussianised per feature (``fuse.audio_transform``): the
+handcrafted features are summary statistics of frame-level descriptors, and their
+variances in particular are heavy-tailed, so a few loud or noisy tracks dominate the
+Euclidean distances that K-Means, the baselines and a Gaussian decoder all rely on.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 from sklearn.preprocessing import StandardScaler
 
 from genrevae.io import atomic_dir, load_json, load_npy, to_json
 
 INPUTS = ("audio", "lyrics", "hybrid")
+# Bounds on a fitted Yeo-Johnson exponent: the likelihood of a near-constant train column can
+# push it far out, and a steep power would then blow up a new song's value off that range.
+LAMBDA_RANGE = (-3.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,10 @@ def fuse_features(
     *,
     audio_weight: float,
     lyrics_weight: float,
+    audio_transform: str = "none",
 ) -> Fused:
-    """Standardise, weight and concatenate.
+    """Standardise (and, with ``audio_transform="yeo_johnson"``, Gaussianise the audio
+    block: see :func:`fit_audio_scaling`), weight and concatenate.
 
     Parameters
     ----------
@@ -54,8 +66,8 @@ def fuse_features(
     is_train = np.asarray(is_train, dtype=bool)
     if not is_train.any():
         raise ValueError("no train segments to fit the scalers on")
-    audio_scaler = StandardScaler().fit(audio[is_train])
-    audio_std = standardise(audio, audio_scaler.mean_, audio_scaler.scale_)
+    audio_scaling = fit_audio_scaling(audio[is_train], audio_transform)
+    audio_std = scale_audio(audio, audio_scaling)
 
     lyrics = lyrics_by_track[track_index]
     has = np.all(np.isfinite(lyrics), axis=1)
@@ -68,10 +80,71 @@ def fuse_features(
         has = np.zeros_like(has)
     hybrid = weighted_concat(audio_std, lyr_std, audio_weight=audio_weight,
                              lyrics_weight=lyrics_weight)
-    scalers = {"audio_mean": audio_scaler.mean_.tolist(), "audio_scale": audio_scaler.scale_.tolist(),
-               "audio_weight": audio_weight, "lyrics_weight": lyrics_weight,
+    scalers = {**audio_scaling, "audio_weight": audio_weight, "lyrics_weight": lyrics_weight,
                "lyrics_dim": int(lyrics.shape[1])}
     return Fused(audio_std, lyr_std, hybrid, has, scalers)
+
+
+def fit_audio_scaling(train: np.ndarray, transform: str = "none") -> dict:
+    """How the audio block is scaled, fit on the train rows ``train`` (n, d), as plain data
+    for ``scalers.json`` and the checkpoint (:func:`scale_audio` applies it).
+
+    ``"none"``: the train mean and scale (``audio_mean``, ``audio_scale``). ``"yeo_johnson"``:
+    after that standardisation, each feature goes through the Yeo-Johnson power transform
+    with the exponent that makes its train values most nearly Gaussian (maximum
+    likelihood, ``audio_lambdas``), and is standardised again (``audio_post_mean``,
+    ``audio_post_scale``). The powers act on z-scores, not on the features' own units
+    (variances of 1e-4 next to tempi of 120), so the fitted exponents stay moderate and a
+    new song's value off the train range is bent, not blown up. Yeo-Johnson, unlike
+    Box-Cox, takes the negative values that MFCC means and z-scores have.
+    """
+    if transform not in ("none", "yeo_johnson"):
+        raise ValueError(f"unknown audio transform {transform!r}; expected none or "
+                         "yeo_johnson")
+    scaler = StandardScaler().fit(train)
+    out = {"audio_mean": scaler.mean_.tolist(), "audio_scale": scaler.scale_.tolist()}
+    if transform == "yeo_johnson":
+        z = standardise(train, scaler.mean_, scaler.scale_)  # as scale_audio computes it
+        lambdas = np.array([_yeo_johnson_exponent(column) for column in z.T.astype(np.float64)])
+        bent = StandardScaler().fit(yeo_johnson(z, lambdas))
+        out.update(audio_lambdas=lambdas.tolist(), audio_post_mean=bent.mean_.tolist(),
+                   audio_post_scale=bent.scale_.tolist())
+    return out
+
+
+def scale_audio(audio: np.ndarray, scaling: dict) -> np.ndarray:
+    """The audio block (float32) of ``audio`` (n, d) under ``scaling`` (from
+    :func:`fit_audio_scaling`, or a checkpoint's fuse scalers): the pipeline's rows and a
+    new song's go through this one function, so they come from the same arithmetic."""
+    z = standardise(audio, scaling["audio_mean"], scaling["audio_scale"])
+    if "audio_lambdas" not in scaling:
+        return z
+    return standardise(yeo_johnson(z, np.asarray(scaling["audio_lambdas"])),
+                       scaling["audio_post_mean"], scaling["audio_post_scale"])
+
+
+def yeo_johnson(x: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+    """The Yeo-Johnson transform of each column of ``x`` (n, d) with its exponent
+    ``lambdas`` (d,), in float64: ((x + 1)^l - 1) / l for x >= 0 and
+    -((1 - x)^(2 - l) - 1) / (2 - l) for x < 0, with the logarithms as the limits at
+    l = 0 and l = 2."""
+    x = np.asarray(x, dtype=np.float64)
+    lam = np.broadcast_to(np.asarray(lambdas, dtype=np.float64), x.shape)
+    pos = x >= 0
+    a = np.where(pos, np.log1p(np.where(pos, x, 0.0)), np.log1p(np.where(pos, 0.0, -x)))
+    power = np.where(pos, lam, 2.0 - lam)  # log1p(|x|) times this power, then back
+    small = np.abs(power) < 1e-8
+    safe = np.where(small, 1.0, power)
+    magnitude = np.where(small, a, np.expm1(a * safe) / safe)
+    return np.where(pos, magnitude, -magnitude)
+
+
+def _yeo_johnson_exponent(column: np.ndarray) -> float:
+    """The maximum-likelihood Yeo-Johnson exponent of one train column, within
+    ``LAMBDA_RANGE``; 1 (the identity) for a constant column, which has no shape to fit."""
+    if np.ptp(column) == 0:
+        return 1.0
+    return float(np.clip(scipy.stats.yeojohnson_normmax(column), *LAMBDA_RANGE))
 
 
 def standardise(x: np.ndarray, mean: np.ndarray | list, scale: np.ndarray | list) -> np.ndarray:

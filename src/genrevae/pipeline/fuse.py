@@ -28,6 +28,7 @@ def run(cfg: Config) -> None:
         (segments["split"] == "train").to_numpy(),
         audio_weight=cfg.fuse.audio_weight,
         lyrics_weight=cfg.fuse.lyrics_weight,
+        audio_transform=cfg.fuse.audio_transform,
     )
     save_fused(cfg.paths.fused, fused)
     log.info("fused %d segments: audio %d + lyrics %d dims; %.0f%% of segments have lyrics",
