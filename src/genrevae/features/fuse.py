@@ -131,8 +131,8 @@ def yeo_johnson(x: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     lam = np.broadcast_to(np.asarray(lambdas, dtype=np.float64), x.shape)
     pos = x >= 0
-    a = np.where(pos, np.log1p(np.where(pos, x, 0.0)), np.log1p(np.where(pos, 0.0, -x)))
-    power = np.where(pos, lam, 2.0 - lam)  # log1p(|x|) times this power, then back
+    a = np.log1p(np.abs(x))
+    power = np.where(pos, lam, 2.0 - lam)  # (1 + |x|)^power = exp(a * power)
     small = np.abs(power) < 1e-8
     safe = np.where(small, 1.0, power)
     magnitude = np.where(small, a, np.expm1(a * safe) / safe)
