@@ -1,7 +1,7 @@
 """Exploratory data analysis of a prepared corpus: PNG plots and a Markdown report.
 
 Everything here reads the manifest (one row per track), the rejections, the segment
-table and the lyrics table of the pipeline; nothing is fit.
+table, the handcrafted audio features and the lyrics table of the pipeline; nothing is fit.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from genrevae.io import atomic_path, has_lyrics
 from genrevae.plots import save_figure
@@ -23,7 +24,8 @@ from genrevae.plots import save_figure
 _WORD = re.compile(r"[\w\u0980-\u09FF]+")
 
 
-def _bar(series: pd.Series, path: Path, *, title: str, xlabel: str = "", stacked=None) -> None:
+def _bar(series: pd.Series, path: Path, *, title: str, xlabel: str = "", ylabel: str = "count",
+         stacked=None) -> None:
     fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(series) + 2), 3.8))
     if stacked is not None:
         stacked.plot.bar(ax=ax, stacked=True, width=0.8)
@@ -32,7 +34,7 @@ def _bar(series: pd.Series, path: Path, *, title: str, xlabel: str = "", stacked
         series.plot.bar(ax=ax, width=0.8, color="tab:blue")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
+    ax.set_ylabel(ylabel)
     save_figure(fig, path)
 
 
@@ -66,12 +68,38 @@ def lyrics_stats(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# |skewness| above which a feature counts as heavy-tailed in the report (a log-normal with
+# sigma 0.6 is about there; a Gaussian is 0).
+HEAVY_SKEW = 2.0
+
+
+def feature_shape(features: np.ndarray, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """Shape of each handcrafted feature over the segments ``rows`` (a bool mask: the train
+    split, what the fuse scalers see): skewness, excess kurtosis, min, median and max, most
+    skewed first. A constant feature has skewness and kurtosis 0."""
+    x = np.asarray(features, dtype=np.float64)[np.asarray(rows, dtype=bool)]
+    if len(x) == 0:
+        return pd.DataFrame(columns=["feature", "skewness", "kurtosis", "min", "median", "max"])
+    varying = np.ptp(x, axis=0) > 0
+    skew, kurt = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    skew[varying] = scipy.stats.skew(x[:, varying], axis=0)
+    kurt[varying] = scipy.stats.kurtosis(x[:, varying], axis=0)
+    frame = pd.DataFrame({"feature": columns, "skewness": skew, "kurtosis": kurt,
+                          "min": x.min(axis=0), "median": np.median(x, axis=0),
+                          "max": x.max(axis=0)})
+    order = np.argsort(-np.abs(frame["skewness"].to_numpy()), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def write_eda(
     manifest: pd.DataFrame, rejected: pd.DataFrame, segments: pd.DataFrame,
-    plots_dir: str | Path, report: str | Path,
+    plots_dir: str | Path, report: str | Path, *,
+    handcrafted: np.ndarray | None = None, columns: list[str] | None = None,
 ) -> list[Path]:
     """Draw every EDA plot into ``plots_dir`` and write the Markdown ``report``; returns
-    the PNG paths."""
+    the PNG paths. With ``handcrafted`` (one row per segment of ``segments``) and its
+    ``columns``, the report and a plot also describe the features' shapes on the train
+    segments."""
     out = Path(plots_dir)
     out.mkdir(parents=True, exist_ok=True)
     m = manifest.copy()
@@ -101,6 +129,13 @@ def write_eda(
                                    else pd.Series({"none": 0}), p,
                                    title="Files left out, by reason"),
     }
+    shape = None
+    if handcrafted is not None:
+        shape = feature_shape(handcrafted, list(columns or []),
+                              (segments["split"] == "train").to_numpy())
+        pngs["feature_skewness"] = lambda p: _bar(
+            shape.set_index("feature")["skewness"].head(30), p, ylabel="skewness",
+            title="Skewness of the audio features on the train segments (most skewed 30)")
     written = []
     for name, draw in pngs.items():
         path = out / f"{name}.png"
@@ -127,6 +162,7 @@ def write_eda(
         table(m[["duration_s", "sample_rate", "channels", "rms_db"]].describe()
               .T.reset_index().rename(columns={"index": "measure"})),
         "",
+        *_features_section(shape, table),
         "## Lyrics per language",
         table(lyr),
         "",
@@ -141,3 +177,21 @@ def write_eda(
         tmp.write_text("\n".join(lines), encoding="utf-8")
     return written
 
+
+
+def _features_section(shape: pd.DataFrame | None, table) -> list[str]:
+    """The report's lines on the handcrafted features' shapes (none without features)."""
+    if shape is None:
+        return []
+    heavy = int((shape["skewness"].abs() > HEAVY_SKEW).sum())
+    return [
+        "## Audio features (train segments)",
+        f"{heavy} of {len(shape)} handcrafted features have |skewness| > {HEAVY_SKEW:g} "
+        "(heavy tails, mostly the variances): standardised, a few segments dominate their "
+        "distances. `fuse.audio_transform=yeo_johnson` bends each feature towards a "
+        "Gaussian on the train split; whether that helps depends on the corpus (README, "
+        "\"Configuration\"). The most skewed:",
+        "",
+        table(shape.head(10)),
+        "",
+    ]

@@ -459,7 +459,8 @@ def test_exp_run_on_real_gtzan_wavs(project, shared_data):
     assert metrics["data"]["n_tracks"] == 15 and metrics["data"]["n_genres"] == 10
     report = (project.root / "reports/eda.md").read_text()
     assert "15 tracks in 10 genres" in report
-    assert len(list((project.root / "plots/eda").glob("*.png"))) == 9
+    assert "## Audio features (train segments)" in report
+    assert len(list((project.root / "plots/eda").glob("*.png"))) == 10
 
 
 def test_exp_run_on_kaggle_feature_table(project, shared_data):
