@@ -244,6 +244,19 @@ def test_scale_audio_rebuilds_the_fused_block_bit_for_bit(rng, transform):
     np.testing.assert_array_equal(scale_audio(audio.astype(np.float32), scalers), fused.audio)
 
 
+def test_yeo_johnson_keeps_an_absurd_value_finite_and_extreme(rng):
+    """A finite but absurd test value (a feature table may hold one) stays finite after
+    the power, even where the fitted exponent is steep, and stays the most extreme row."""
+    audio, lyrics, track_index, is_train = _skewed(rng)
+    test_row = int(np.flatnonzero(~is_train)[0])
+    audio[test_row] = [1e30, -1e30, 1e30, -1e30, -1e30]
+    fused = _fuse(audio.astype(np.float32), lyrics, track_index, is_train,
+                  transform="yeo_johnson")
+    assert np.all(np.isfinite(fused.audio))
+    extreme = np.abs(fused.audio).argmax(axis=0)
+    assert np.all(extreme == test_row)
+
+
 def test_yeo_johnson_leaves_a_constant_column_alone(rng):
     """A feature constant on the train rows gets the identity exponent and finite values."""
     audio, lyrics, track_index, is_train = _skewed(rng)

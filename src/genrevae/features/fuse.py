@@ -21,6 +21,11 @@ INPUTS = ("audio", "lyrics", "hybrid")
 # Bounds on a fitted Yeo-Johnson exponent: the likelihood of a near-constant train column can
 # push it far out, and a steep power would then blow up a new song's value off that range.
 LAMBDA_RANGE = (-3.0, 3.0)
+# z-scores are clipped to this before the power: no real feature sits that many standard
+# deviations out, and an absurd but finite table value (1e30) raised to the power 2 - (-3)
+# would overflow float32. A train z-score cannot pass sqrt(n - 1), so the fit is untouched
+# below 1e8 train segments.
+Z_LIMIT = 1e4
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def fit_audio_scaling(train: np.ndarray, transform: str = "none") -> dict:
     scaler = StandardScaler().fit(train)
     out = {"audio_mean": scaler.mean_.tolist(), "audio_scale": scaler.scale_.tolist()}
     if transform == "yeo_johnson":
-        z = standardise(train, scaler.mean_, scaler.scale_)  # as scale_audio computes it
+        z = np.clip(standardise(train, scaler.mean_, scaler.scale_), -Z_LIMIT, Z_LIMIT)
         lambdas = np.array([_yeo_johnson_exponent(column) for column in z.T.astype(np.float64)])
         bent = StandardScaler().fit(yeo_johnson(z, lambdas))
         out.update(audio_lambdas=lambdas.tolist(), audio_post_mean=bent.mean_.tolist(),
@@ -119,8 +124,8 @@ def scale_audio(audio: np.ndarray, scaling: dict) -> np.ndarray:
     z = standardise(audio, scaling["audio_mean"], scaling["audio_scale"])
     if "audio_lambdas" not in scaling:
         return z
-    return standardise(yeo_johnson(z, np.asarray(scaling["audio_lambdas"])),
-                       scaling["audio_post_mean"], scaling["audio_post_scale"])
+    bent = yeo_johnson(np.clip(z, -Z_LIMIT, Z_LIMIT), np.asarray(scaling["audio_lambdas"]))
+    return standardise(bent, scaling["audio_post_mean"], scaling["audio_post_scale"])
 
 
 def yeo_johnson(x: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
