@@ -54,6 +54,13 @@ def test_feature_shape_of_no_rows_is_an_empty_table(rng):
     assert feature_shape(features, columns, np.zeros(len(features), dtype=bool)).empty
 
 
+def test_report_refuses_features_not_aligned_with_the_segments(tmp_path, rng):
+    manifest, rejected, segments, features, columns = _corpus(rng)
+    with pytest.raises(ValueError, match="47 feature rows for 48 segments"):
+        write_eda(manifest, rejected, segments, tmp_path / "plots", tmp_path / "eda.md",
+                  handcrafted=features[:-1], columns=columns)
+
+
 @pytest.mark.parametrize("with_features", [True, False])
 def test_report_describes_the_features_when_given(tmp_path, rng, with_features):
     """With the features, the report gains a section counting the heavy-tailed ones and

@@ -77,7 +77,8 @@ def feature_shape(features: np.ndarray, columns: list[str], rows: np.ndarray) ->
     """Shape of each handcrafted feature over the segments ``rows`` (a bool mask: the train
     split, what the fuse scalers see): skewness, excess kurtosis, min, median and max, most
     skewed first. A constant feature has skewness and kurtosis 0."""
-    x = np.asarray(features, dtype=np.float64)[np.asarray(rows, dtype=bool)]
+    # rows first: a memory-mapped array is read for those rows only, then widened
+    x = np.asarray(features)[np.asarray(rows, dtype=bool)].astype(np.float64)
     if len(x) == 0:
         return pd.DataFrame(columns=["feature", "skewness", "kurtosis", "min", "median", "max"])
     varying = np.ptp(x, axis=0) > 0
@@ -131,6 +132,8 @@ def write_eda(
     }
     shape = None
     if handcrafted is not None:
+        if len(handcrafted) != len(segments):
+            raise ValueError(f"{len(handcrafted)} feature rows for {len(segments)} segments")
         shape = feature_shape(handcrafted, list(columns or []),
                               (segments["split"] == "train").to_numpy())
         pngs["feature_skewness"] = lambda p: _bar(
@@ -178,7 +181,6 @@ def write_eda(
     return written
 
 
-
 def _features_section(shape: pd.DataFrame | None, table) -> list[str]:
     """The report's lines on the handcrafted features' shapes (none without features)."""
     if shape is None:
@@ -187,7 +189,7 @@ def _features_section(shape: pd.DataFrame | None, table) -> list[str]:
     return [
         "## Audio features (train segments)",
         f"{heavy} of {len(shape)} handcrafted features have |skewness| > {HEAVY_SKEW:g} "
-        "(heavy tails, mostly the variances): standardised, a few segments dominate their "
+        "(heavy tails): after plain standardisation a few segments can dominate their "
         "distances. `fuse.audio_transform=yeo_johnson` bends each feature towards a "
         "Gaussian on the train split; whether that helps depends on the corpus (README, "
         "\"Configuration\"). The most skewed:",
