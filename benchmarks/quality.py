@@ -478,6 +478,7 @@ def main() -> None:
               f"~{data['n_test_segments']} {'scored' if args.on_validation else 'test'} segments; "
               f"{split_note}; seeds "
               f"{','.join(map(str, seeds))}, latent_dim {params['latent_dim']}, "
+              f"audio transform {params['fuse']['audio_transform']}, "
               f"{params['train']['epochs']} epochs max"
               + (f"; overrides {' '.join(args.override)}" if args.override else "")
               + "; mean ± sd over seeds")

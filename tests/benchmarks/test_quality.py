@@ -194,11 +194,16 @@ def test_a_listed_split_is_the_same_in_every_seed(table, tmp_path):
         (lists / f"{name}.txt").write_text("".join(f"{g}/{t}.wav\n" for g in ids
                                                    for t in ids[g][part]))
     proc = _run("--table", str(table), "--models", "vae", "--seeds", "1,2", "--epochs", "2",
-                "--latent-dim", "4", "-o", f"data.split={lists}", workdir=tmp_path / "w")
+                "--latent-dim", "4", "-o", f"data.split={lists}",
+                "-o", "fuse.audio_transform=yeo_johnson", workdir=tmp_path / "w")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(s) for s in proc.stdout.splitlines() if s.startswith("{")]
     assert {r["split"] for r in lines} == {str(lists)}
     assert f"split {lists} (fixed; seeds vary the initialisation)" in proc.stdout
+    assert "audio transform yeo_johnson" in proc.stdout
+    scalers = json.loads((tmp_path / "w" / "data" / "features" / "fused" / "scalers.json")
+                         .read_text())
+    assert len(scalers["audio_lambdas"]) == 57
     manifest = pd.read_csv(tmp_path / "w" / "data" / "prepared" / "manifest.csv")
     assert (manifest["split"] == "test").sum() == 18
     # The raw input's probe does not depend on the seed once the split is fixed.
