@@ -38,6 +38,7 @@ from genrevae.config.evaluate import (
     EvaluateConfig,
 )
 from genrevae.config.features import (
+    AUDIO_TRANSFORMS,
     LYRICS_ANALYZERS,
     LYRICS_BACKENDS,
     FeaturesConfig,
@@ -57,7 +58,7 @@ from genrevae.errors import ConfigError
 from genrevae.models.names import MODEL_NAMES
 
 __all__ = [
-    "AUDIO_SOURCES", "CLUSTER_ALGORITHMS", "CONDITION_LABELS", "DATA_SOURCES", "DEVICES",
+    "AUDIO_SOURCES", "AUDIO_TRANSFORMS", "CLUSTER_ALGORITHMS", "CONDITION_LABELS", "DATA_SOURCES", "DEVICES",
     "EVAL_TARGETS", "LINKAGES", "LYRICS_ANALYZERS", "LYRICS_BACKENDS", "MODEL_INPUTS",
     "MODEL_NAMES", "SAMPLE_RATE_RANGE", "ClusterConfig", "Config", "DataConfig",
     "EvaluateConfig", "FeaturesConfig", "FractionsConfig", "FuseConfig", "LyricsConfig",

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.stats
 from sklearn.preprocessing import StandardScaler
 
+from genrevae.config import AUDIO_TRANSFORMS
 from genrevae.io import atomic_dir, load_json, load_npy, to_json
 
 INPUTS = ("audio", "lyrics", "hybrid")
@@ -103,9 +104,9 @@ def fit_audio_scaling(train: np.ndarray, transform: str = "none") -> dict:
     new song's value off the train range is bent, not blown up. Yeo-Johnson, unlike
     Box-Cox, takes the negative values that MFCC means and z-scores have.
     """
-    if transform not in ("none", "yeo_johnson"):
-        raise ValueError(f"unknown audio transform {transform!r}; expected none or "
-                         "yeo_johnson")
+    if transform not in AUDIO_TRANSFORMS:
+        raise ValueError(f"unknown audio transform {transform!r}; expected one of "
+                         f"{', '.join(AUDIO_TRANSFORMS)}")
     scaler = StandardScaler().fit(train)
     out = {"audio_mean": scaler.mean_.tolist(), "audio_scale": scaler.scale_.tolist()}
     if transform == "yeo_johnson":
