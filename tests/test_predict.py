@@ -10,6 +10,7 @@ import copy
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -75,16 +76,17 @@ def tone(sr: int, seconds: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory) -> dict[str, Path]:
     """Generated songs: 7 s at 44.1 kHz stereo (left = 2 * tone, right silent), the same
-    tone as a mono 44.1 kHz and a mono 22.05 kHz file, a 1-s clip, the 1-s clip zero-padded
-    to 3 s, and a text file named .wav."""
+    tone as a mono 44.1 kHz and a mono 22.05 kHz file, a 2-s clip, the 2-s clip zero-padded
+    to 3 s, a 1-s clip (a third of a segment), and a text file named .wav."""
     d = tmp_path_factory.mktemp("songs")
     y44 = tone(44100, 7.0)
     files = {
         "stereo": (np.stack([2 * y44, np.zeros_like(y44)], axis=1), 44100),
         "mono44": (y44, 44100),
         "mono22": (tone(22050, 7.0), 22050),
-        "short": (tone(22050, 1.0), 22050),
-        "padded": (np.pad(tone(22050, 1.0), (0, 2 * 22050)), 22050),
+        "short": (tone(22050, 2.0), 22050),
+        "padded": (np.pad(tone(22050, 2.0), (0, 22050)), 22050),
+        "too_short": (tone(22050, 1.0), 22050),
     }
     out = {}
     for name, (y, sr) in files.items():
@@ -218,7 +220,7 @@ def test_hostile_samples_are_refused_naming_the_file(capsys, tmp_path, models, s
 
 
 def test_short_clip_is_padded_to_one_segment(capsys, models, songs, cluster_ids) -> None:
-    """A 1-s clip works: one segment, the same as the clip zero-padded to 3 s by hand."""
+    """A 2-s clip works: one segment, the same as the clip zero-padded to 3 s by hand."""
     out, err, code = predict_json(capsys, str(songs["short"]), str(songs["padded"]),
                                   "--model", str(models))
     assert code == 0, err
@@ -226,6 +228,33 @@ def test_short_clip_is_padded_to_one_segment(capsys, models, songs, cluster_ids)
     check_prediction(short, cluster_ids)
     assert short["n_segments"] == padded["n_segments"] == 1
     np.testing.assert_allclose(short["latent"], padded["latent"], atol=1e-6)
+
+
+def test_clip_shorter_than_half_a_segment_is_refused(capsys, models, songs,
+                                                     cluster_ids) -> None:
+    """A 1-s clip would be two thirds padding: one `error:` line naming it as too short
+    (exit 1), and the song after it is still predicted."""
+    out, err, code = predict_json(capsys, str(songs["too_short"]), str(songs["short"]),
+                                  "--model", str(models))
+    assert code == 1
+    assert err.splitlines() == [f"error: {songs['too_short']}: 1.00 s fills less than half "
+                                "of one 3-s segment"]
+    assert [p["track"] for p in out] == [str(songs["short"])]
+    check_prediction(out[0], cluster_ids)
+
+
+def test_pipe_and_folder_are_refused_without_waiting(capsys, tmp_path, models, songs) -> None:
+    """A named pipe (which nothing writes to: opening it to read would block for ever) and
+    a folder, both named .wav: one `error:` line each, and the good song is printed."""
+    pipe, folder = tmp_path / "pipe.wav", tmp_path / "folder.wav"
+    os.mkfifo(pipe)
+    folder.mkdir()
+    out, err, code = predict_json(capsys, str(pipe), str(folder), str(songs["mono44"]),
+                                  "--model", str(models))
+    assert code == 1
+    assert err.splitlines() == [f"error: {p}: not a regular file (a folder, device, pipe or "
+                                "socket)" for p in (pipe, folder)]
+    assert [p["track"] for p in out] == [str(songs["mono44"])]
 
 
 def test_missing_model_folder_is_one_clear_error(capsys, tmp_path, songs) -> None:

@@ -11,8 +11,8 @@ class ConfigError(GenreVAEError, ValueError):
 
 class AudioError(GenreVAEError):
     """An audio file cannot be used; the message says why and ``reason`` is a short code
-    (missing, empty, undecodable, bad_sample_rate, non_finite, out_of_range, silent,
-    too_short, not_audio)."""
+    (missing, not_a_file, empty, undecodable, bad_sample_rate, non_finite, out_of_range,
+    silent, too_short, not_audio)."""
 
     def __init__(self, message: str, reason: str = "undecodable") -> None:
         super().__init__(message)

@@ -1,7 +1,8 @@
 """New songs -> genre probabilities, the nearest cluster and latent coordinates.
 
 A song goes through the same steps as the pipeline's tracks: decode, mono, resample,
-3-s segments (a song shorter than one segment is zero-padded to one), the same features
+3-s segments (a song shorter than one segment is zero-padded to one, if it fills at least
+half of it), the same features
 with the train-split scalers saved in the checkpoint, the model's posterior means, the
 linear probe fit by ``evaluate``. Per track, segment probabilities are averaged.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genrevae.data.audio import cut_segments, segment_length, stream_audio
-from genrevae.errors import DataError
+from genrevae.errors import AudioError, DataError
 from genrevae.features.audio import batch_features
 from genrevae.io import damaged, load_json
 from genrevae.model_input import InputTransform
@@ -33,6 +34,10 @@ PROBE_FILE = "probe.json"
 # audio decoded at a time: together they bound memory whatever the song's length.
 BATCH_SEGMENTS = 20
 BLOCK_SECONDS = 30.0
+# The share of one segment a song shorter than a segment must fill. The pipeline drops such
+# songs; predict pads them, but below half a segment the padding's silence, not the song,
+# would make most of the frames the features summarise.
+MIN_SEGMENT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ class Predictor:
     def segment_batches(self, path: str | Path,
                         batch: int = BATCH_SEGMENTS) -> Iterator[np.ndarray]:
         """The song's full segments, in order, at most ``batch`` at a time (shape (k, n)),
-        from the decoded stream; a song shorter than one segment is zero-padded to one."""
+        from the decoded stream; a song shorter than one segment is zero-padded to one, and
+        refused (AudioError ``too_short``) below :data:`MIN_SEGMENT_SHARE` of one."""
         f = self.transform.features
         length = segment_length(sr=f["sample_rate"], seconds=f["segment_seconds"])
         carry, any_full = np.zeros(0, dtype=np.float32), False
@@ -128,6 +134,9 @@ class Predictor:
                 yield full[first : first + batch]
             carry, any_full = buf[full.size :], any_full or len(full) > 0
         if not any_full:
+            if len(carry) < MIN_SEGMENT_SHARE * length:
+                raise AudioError(f"{path}: {len(carry) / f['sample_rate']:.2f} s fills less than "
+                                 f"half of one {f['segment_seconds']:g}-s segment", "too_short")
             yield np.pad(carry, (0, length - len(carry)))[None, :]
 
     def model_input(self, segments: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from genrevae.data.audio import (
     probe_audio,
     resample,
     segment_length,
+    stream_audio,
 )
 from genrevae.errors import AudioError
 
@@ -202,6 +204,19 @@ def test_missing_file_is_not_a_system_error(tmp_path):
     with pytest.raises(AudioError, match=r"gone\.wav: file not found$") as info:
         probe_audio(path, min_seconds=1.0)
     assert info.value.reason == "missing"
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, Path.mkdir], ids=["pipe", "folder"])
+def test_pipe_or_folder_is_not_a_file(tmp_path, make):
+    """A named pipe is refused before it is opened (reading one that nothing writes to
+    would wait for ever), and a folder named .wav is not called an undecodable file."""
+    path = tmp_path / "odd.wav"
+    make(path)
+    for check in (lambda: load_audio(path, sr=22050), lambda: probe_audio(path, min_seconds=1.0),
+                  lambda: list(stream_audio(path, sr=22050))):
+        with pytest.raises(AudioError, match=r"odd\.wav: not a regular file") as info:
+            check()
+        assert info.value.reason == "not_a_file"
 
 
 @pytest.mark.parametrize(("n_samples", "sr", "seconds"), [

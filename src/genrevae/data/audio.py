@@ -49,7 +49,10 @@ _DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, ValueError, MemoryE
 def _check_file(path: Path) -> None:
     if not path.exists():  # libsndfile would call it a "System error"
         raise AudioError(f"{path}: file not found", "missing")
-    if path.is_file() and path.stat().st_size == 0:
+    if not path.is_file():  # opening a named pipe would wait for a writer forever
+        raise AudioError(f"{path}: not a regular file (a folder, device, pipe or socket)",
+                         "not_a_file")
+    if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)", "empty")
 
 
@@ -97,7 +100,7 @@ BLOCK_SECONDS = 30.0
 def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
     """The decoded samples, float32 (frames, channels), about ``block_seconds`` at a time,
     with the native rate; each block checked as decoded (:func:`check_samples`). Raises
-    AudioError: missing, empty, undecodable, bad_sample_rate, non_finite, out_of_range."""
+    AudioError: missing, not_a_file, empty, undecodable, bad_sample_rate, non_finite, out_of_range."""
     _check_file(path)
     try:
         fh = sf.SoundFile(path)
@@ -220,8 +223,8 @@ def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     Raises
     ------
     AudioError
-        With ``reason`` one of ``missing``, ``empty``, ``undecodable``, ``non_finite``,
-        ``out_of_range``, ``silent``, ``too_short``.
+        With ``reason`` one of ``missing``, ``not_a_file``, ``empty``, ``undecodable``,
+        ``non_finite``, ``out_of_range``, ``silent``, ``too_short``.
     """
     path = Path(path)
     frames, peak, power, sr, channels = 0, 0.0, 0.0, 0, 0
