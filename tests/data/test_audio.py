@@ -206,6 +206,17 @@ def test_missing_file_is_not_a_system_error(tmp_path):
     assert info.value.reason == "missing"
 
 
+def test_text_named_mp3_is_not_called_missing(tmp_path):
+    """libsndfile calls a text file named .mp3 a file that "does not exist"; the error
+    says it is not audio instead."""
+    path = tmp_path / "notes.mp3"
+    path.write_text("this is not audio\n")
+    with pytest.raises(AudioError, match=r"notes\.mp3: cannot decode audio \(not audio in "
+                                         r"any format it reads\)$") as info:
+        load_audio(path, sr=22050)
+    assert info.value.reason == "undecodable"
+
+
 @pytest.mark.parametrize("make", [os.mkfifo, Path.mkdir], ids=["pipe", "folder"])
 def test_pipe_or_folder_is_not_a_file(tmp_path, make):
     """A named pipe is refused before it is opened (reading one that nothing writes to

@@ -56,6 +56,16 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"{path}: empty file (0 bytes)", "empty")
 
 
+def _undecodable(path: Path, exc: Exception) -> AudioError:
+    """The error for a file the decoder refused, in its words, except where they mislead:
+    libsndfile says a file "does not exist or is not a regular file" when its MP3 reader
+    finds no frame in it, but :func:`_check_file` has already seen a regular file."""
+    why = str(exc)
+    if "is not a regular file" in why:
+        why = "not audio in any format it reads"
+    return AudioError(f"{path}: cannot decode audio ({why})", "undecodable")
+
+
 def _check_rate(path: Path, sr: int) -> None:
     if not NATIVE_RATES[0] <= sr <= NATIVE_RATES[1]:
         raise AudioError(f"{path}: sample rate {sr} Hz is outside {NATIVE_RATES[0]}.."
@@ -68,7 +78,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     except _DECODE_ERRORS as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+        raise _undecodable(path, exc) from exc
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples", "empty")
     _check_rate(path, sr)
@@ -105,7 +115,7 @@ def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]
     try:
         fh = sf.SoundFile(path)
     except _DECODE_ERRORS as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+        raise _undecodable(path, exc) from exc
     decoded = 0
     with fh:
         _check_rate(path, fh.samplerate)
@@ -114,7 +124,7 @@ def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]
             try:
                 data = fh.read(frames, dtype="float32", always_2d=True)
             except _DECODE_ERRORS as exc:
-                raise AudioError(f"{path}: cannot decode audio ({exc})", "undecodable") from exc
+                raise _undecodable(path, exc) from exc
             if len(data):
                 check_samples(data, path, whole=False)
                 decoded += len(data)
