@@ -198,12 +198,19 @@ def print_table(rows: list[dict], comparisons: list[dict], header: str) -> None:
             print(f"{c['compare']:<{2 * width}} {' '.join(cells)}")
 
 
+LYRICS_ALONE = {"lyrics_genre_acc": ("genre", "accuracy"),
+                "lyrics_language_acc": ("language", "accuracy"),
+                "lyrics_genre_within_language_acc": ("genre_within_language", "accuracy"),
+                "language_majority_genre_acc": ("genre_within_language", "majority_accuracy")}
+
+
 def lyrics_alone(metrics: dict) -> dict[str, float | None]:
-    """What a linear probe on the lyrics embedding alone gets for genre and language, on
-    test tracks with lyrics (None where the run could not probe it)."""
+    """What a linear probe on the lyrics embedding alone gets for genre and language, and
+    for genre inside each language beside each language's most common genre, on test
+    tracks with lyrics (None where the run could not probe it)."""
     probe = metrics.get("leakage", {}).get("lyrics_probe", {})
-    return {f"lyrics_{label}_acc": (probe.get(label) or {}).get("accuracy")
-            for label in ("genre", "language")}
+    return {key: (probe.get(target) or {}).get(value)
+            for key, (target, value) in LYRICS_ALONE.items()}
 
 
 def language_reference(workdir: Path, *, seed: int, draws: int = 200) -> dict[str, float | None]:
@@ -483,11 +490,17 @@ def main() -> None:
               + (f"; overrides {' '.join(args.override)}" if args.override else "")
               + "; mean ± sd over seeds")
     print_table(rows, compared, header)
-    leak = {k: [p[k] for p in lyrics_probe] for k in ("lyrics_genre_acc", "lyrics_language_acc")}
+    leak = {k: [p[k] for p in lyrics_probe] for k in LYRICS_ALONE}
     if any(v is not None for values in leak.values() for v in values):
+        means = {k: statistics.fmean(v) for k, values in leak.items()
+                 if (v := [x for x in values if x is not None])}
+        words = {"lyrics_genre_acc": "genre", "lyrics_language_acc": "language",
+                 "lyrics_genre_within_language_acc": "genre within each language"}
+        line = ", ".join(f"{w} {means[k]:.3f}" for k, w in words.items() if k in means)
+        if "language_majority_genre_acc" in means:
+            line += f" (each language's most common genre {means['language_majority_genre_acc']:.3f})"
         print("\nlyrics alone (linear probe on the lyrics embedding, test tracks with lyrics): "
-              + ", ".join(f"{k.split('_')[1]} {statistics.fmean(v):.3f}" for k, values in
-                          leak.items() if (v := [x for x in values if x is not None])))
+              + line)
     reference = {k: [None if r[k] is None else round(r[k], 4) for r in language_refs]
                  for k in ("of_genre", "chance")}
     has_reference = all(v is not None for v in reference["of_genre"])

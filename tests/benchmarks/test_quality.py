@@ -330,6 +330,10 @@ def test_an_audio_corpus_reports_inputs_comparisons_and_the_lyrics_alone(audio_c
     assert "split drawn by each seed" in proc.stdout
     (leak,) = [r["lyrics_alone"] for r in lines if "lyrics_alone" in r]
     assert len(leak["lyrics_genre_acc"]) == 2 and "lyrics alone" in proc.stdout
+    # Genre inside each language, beside each language's most common genre, per seed.
+    assert len(leak["lyrics_genre_within_language_acc"]) == 2
+    assert all(v is not None and 0.0 <= v <= 1.0 for v in leak["language_majority_genre_acc"])
+    assert "genre within each language" in proc.stdout
     # Both languages are among the test tracks of each seed here.
     (ref,) = [r["language_nmi_reference"] for r in lines if "language_nmi_reference" in r]
     assert len(ref["of_genre"]) == len(ref["chance"]) == 2 and "genre itself" in proc.stdout

@@ -76,7 +76,7 @@ def _check_metric_ranges(metrics: dict) -> None:
                 _check_report(m, f"{rep}.track.{method}.{scope}", noise_free=True)
     assert 1 <= metrics["data"]["n_test_tracks"] <= metrics["data"]["n_tracks"]
     for target, probe in metrics["leakage"]["lyrics_probe"].items():
-        assert target in ("genre", "language")
+        assert target in ("genre", "language", "genre_within_language")
         if probe is not None:
             assert 0.0 <= probe["accuracy"] <= 1.0 and 0.0 <= probe["majority_accuracy"] <= 1.0
             assert 1 <= probe["n_test"] <= metrics["data"]["n_test_tracks"]

@@ -96,6 +96,10 @@ def test_previews_with_audio_input(project, previews):
     # The lyrics alone, apart from any model: a probe for genre and one for language.
     probe = metrics["leakage"]["lyrics_probe"]
     assert probe["language"] is not None and 0.0 <= probe["language"]["accuracy"] <= 1.0
+    # And for genre inside each language: English and German both have test tracks.
+    within = probe["genre_within_language"]
+    assert within is not None and within["n_groups"] == 2
+    assert 0.0 <= within["accuracy"] <= 1.0 and 0.0 <= within["majority_accuracy"] <= 1.0
 
 
 def test_previews_with_sentence_embeddings_of_the_lyrics(project, previews):

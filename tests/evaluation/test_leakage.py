@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrevae.evaluation.leakage import lyrics_leakage, lyrics_probe
+from genrevae.evaluation.leakage import lyrics_leakage, lyrics_probe, lyrics_probe_within
 
 
 def _tracks(n_per_class: int, classes=("jazz", "metal", "pop")):
@@ -85,3 +85,74 @@ def test_has_lyrics_rule_per_label() -> None:
     out = lyrics_leakage(tracks)
     assert set(out) == {"language"}
     assert out["language"]["rule_accuracy"] == 1.0 and out["language"]["majority_accuracy"] == 0.5
+
+
+def _two_languages(n: int, rng: np.random.Generator):
+    """``n`` tracks a language; in each, genre goes with language (en mostly rock, de mostly
+    pop) and, within it, a second label ``mood`` is random. Every fourth track is test."""
+    language = np.repeat(["en", "de"], n)
+    genre = np.where(rng.random(2 * n) < 0.8, np.where(language == "en", "rock", "pop"),
+                     np.where(language == "en", "pop", "rock"))
+    split = np.where(np.arange(2 * n) % 4 == 0, "test", "train")
+    return np.array([f"t{i:03d}" for i in range(2 * n)]), language, genre, split
+
+
+def test_lyrics_that_only_name_the_language_score_the_languages_majority(
+        rng: np.random.Generator) -> None:
+    """The embedding is the language's one-hot: across languages it names genre well above
+    the overall majority, but inside each language it knows nothing, so its accuracy is
+    that of each language's most common genre, which is what ``majority_accuracy`` says."""
+    ids, language, genre, split = _two_languages(120, rng)
+    embedding = np.stack([language == "en", language == "de"], axis=1) * 3.0
+    embedding = embedding + rng.normal(scale=0.01, size=embedding.shape)
+    has = np.ones(len(ids), dtype=bool)
+    plain = lyrics_probe(embedding, has, {"genre": genre}, split, ids, seed=0)["genre"]
+    within = lyrics_probe_within(embedding, has, genre, language, split, ids, seed=0)
+    assert plain["accuracy"] > plain["majority_accuracy"] + 0.05
+    test = split == "test"
+    expected = np.mean(np.where(language[test] == "en", "rock", "pop") == genre[test])
+    assert within["majority_accuracy"] == pytest.approx(expected)
+    assert within["accuracy"] == pytest.approx(within["majority_accuracy"], abs=0.05)
+    assert (within["n_test"], within["n_train"], within["n_groups"]) == (
+        int(test.sum()), int((~test).sum()), 2)
+
+
+def test_lyrics_that_know_the_genre_inside_each_language_score_high(
+        rng: np.random.Generator) -> None:
+    """The embedding is the genre's one-hot: inside each language it is right every time,
+    well above each language's most common genre; tracks without lyrics count nowhere."""
+    ids, language, genre, split = _two_languages(120, rng)
+    embedding = np.stack([genre == "rock", genre == "pop"], axis=1) * 3.0
+    embedding = embedding + rng.normal(scale=0.1, size=embedding.shape)
+    has = np.arange(len(ids)) % 5 != 2
+    embedding[~has] = np.nan
+    within = lyrics_probe_within(embedding, has, genre, language, split, ids, seed=0)
+    assert within["accuracy"] == 1.0 and within["majority_accuracy"] < 0.9
+    assert within["n_test"] == int(((split == "test") & has).sum())
+
+
+def test_a_language_with_one_train_genre_predicts_it() -> None:
+    """'de' holds only pop among its train tracks: its test tracks are predicted pop (no
+    probe can be fit), and they still count in the pooled accuracy."""
+    ids = np.array([f"t{i}" for i in range(16)])
+    language = np.repeat(["en", "de"], 8)
+    genre = np.array(["rock", "pop"] * 4 + ["pop"] * 6 + ["rock", "pop"])
+    split = np.array((["train"] * 6 + ["test"] * 2) * 2)
+    embedding = np.stack([genre == "rock", genre == "pop"], axis=1) * 3.0
+    out = lyrics_probe_within(embedding, np.ones(16, dtype=bool), genre, language, split, ids,
+                              seed=0)
+    # en: both test tracks right; de: 'rock' wrong, 'pop' right.
+    assert out["accuracy"] == pytest.approx(3 / 4)
+    assert out["majority_accuracy"] == pytest.approx(2 / 4)  # en's tie goes to 'pop'
+
+
+def test_one_language_is_not_probed_within(rng: np.random.Generator) -> None:
+    """With one language (or one with no test tracks) the probe inside it is the plain one."""
+    ids, genre, split = _tracks(12)
+    out = lyrics_probe_within(rng.normal(size=(len(ids), 3)), np.ones(len(ids), dtype=bool),
+                              genre, np.full(len(ids), "en"), split, ids, seed=0)
+    assert out is None
+    language = np.where(split == "test", "en", np.where(np.arange(len(ids)) % 2, "en", "de"))
+    out = lyrics_probe_within(rng.normal(size=(len(ids), 3)), np.ones(len(ids), dtype=bool),
+                              genre, language, split, ids, seed=0)
+    assert out is None

@@ -6,7 +6,10 @@ so the latent's scores can be read against them:
 
 - :func:`lyrics_leakage`: how well the bare fact "has lyrics" predicts language or source;
 - :func:`lyrics_probe`: how well a linear probe on the lyrics embedding predicts genre and
-  language on test tracks, beside the majority class.
+  language on test tracks, beside the majority class;
+- :func:`lyrics_probe_within`: the same for genre inside each language, for where the two
+  go together: lyrics in another language name a genre the language names as well, and
+  only what they tell apart within one language is about the songs' genre.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from genrevae.evaluation.probe import linear_probe
 log = logging.getLogger(__name__)
 
 PROBE_TARGETS = ("genre", "language")
+# The key of the probe inside each language in the report's ``lyrics_probe`` section.
+WITHIN_LANGUAGE = "genre_within_language"
 
 
 def lyrics_leakage(tracks: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -85,4 +90,57 @@ def lyrics_probe(
         log.info("lyrics alone predict %s: %.3f test accuracy (majority class %.3f, %d test "
                  "tracks)", target, out[target]["accuracy"], out[target]["majority_accuracy"],
                  out[target]["n_test"])
+    return out
+
+
+def lyrics_probe_within(
+    embedding: np.ndarray,
+    has_lyrics: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    split: np.ndarray,
+    track_ids: np.ndarray,
+    *,
+    seed: int,
+) -> dict[str, float | int] | None:
+    """:func:`lyrics_probe` for ``labels`` inside each value of ``groups`` (language): a
+    probe per group, fit on that group's train tracks with lyrics and scored on its test
+    tracks, the accuracies pooled over the test tracks of every group.
+
+    Beside it, ``majority_accuracy``: each group's most common train label, pooled the same
+    way, which is what the group alone (the language) tells. A group with one label among
+    its train tracks predicts that label; a group with no train tracks is left out
+    (``n_test`` counts the test tracks scored). None where fewer than two groups have both
+    train and test tracks: the probe would be :func:`lyrics_probe`'s.
+    """
+    embedding = np.asarray(embedding, dtype=np.float64)
+    rows = np.asarray(has_lyrics, dtype=bool) & np.all(np.isfinite(embedding), axis=1)
+    split, labels = np.asarray(split)[rows], np.asarray(labels, dtype=object)[rows].astype(str)
+    groups, ids = np.asarray(groups, dtype=object)[rows].astype(str), np.asarray(track_ids)[rows]
+    embedding = embedding[rows]
+    correct = majority_correct = n_train = n_test = scored = 0
+    for group in sorted(set(groups)):
+        mine = groups == group
+        train, test = mine & (split == "train"), mine & (split == "test")
+        if not train.any() or not test.any():
+            continue
+        classes, counts = np.unique(labels[train], return_counts=True)
+        majority = classes[np.argmax(counts)]
+        majority_correct += int(np.sum(labels[test] == majority))
+        if len(classes) < 2:
+            correct += int(np.sum(labels[test] == majority))
+        else:
+            probe = linear_probe(embedding[mine], labels[mine], split[mine], ids[mine],
+                                 seed=seed)
+            correct += round(probe.metrics["track_accuracy"] * int(test.sum()))
+        n_train, n_test, scored = n_train + int(train.sum()), n_test + int(test.sum()), scored + 1
+    if scored < 2:
+        log.info("lyrics alone vs genre within language: not probed (%d language(s) with "
+                 "train and test tracks with lyrics)", scored)
+        return None
+    out = {"accuracy": correct / n_test, "majority_accuracy": majority_correct / n_test,
+           "n_train": n_train, "n_test": n_test, "n_groups": scored}
+    log.info("lyrics alone predict genre within each language: %.3f test accuracy (each "
+             "language's most common genre %.3f, %d test tracks in %d languages)",
+             out["accuracy"], out["majority_accuracy"], n_test, scored)
     return out

@@ -18,7 +18,13 @@ from genrevae.config import Config, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
 from genrevae.evaluation.headline import KEYS, headline
-from genrevae.evaluation.leakage import PROBE_TARGETS, lyrics_leakage, lyrics_probe
+from genrevae.evaluation.leakage import (
+    PROBE_TARGETS,
+    WITHIN_LANGUAGE,
+    lyrics_leakage,
+    lyrics_probe,
+    lyrics_probe_within,
+)
 from genrevae.evaluation.probe import ProbeResult, linear_probe
 from genrevae.evaluation.report import (
     TRACK,
@@ -112,19 +118,19 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
 
 def _leakage(cfg: Config, manifest: pd.DataFrame, seg: pd.DataFrame) -> dict:
     """What the lyrics alone give away, per track: their presence, and a linear probe on
-    their embedding (genre and language)."""
+    their embedding (genre, language, and genre inside each language)."""
     lyrics_tracks = load_csv(cfg.paths.lyrics_tracks)
     embedding = load_npy(cfg.paths.lyrics_embedding)  # aligned row for row with lyrics_tracks
     tracks = manifest.merge(lyrics_tracks[["track_id", "has_lyrics"]], on="track_id")
     tracks = tracks[tracks["track_id"].isin(set(seg["track_id"]))]
     lyrics_rows = key_positions(lyrics_tracks, tracks, ("track_id",))
-    return {
-        "has_lyrics": lyrics_leakage(tracks),
-        "lyrics_probe": lyrics_probe(
-            embedding[lyrics_rows], tracks["has_lyrics"].to_numpy(),
-            {t: tracks[t].to_numpy() for t in PROBE_TARGETS}, tracks["split"].to_numpy(),
-            tracks["track_id"].to_numpy(), seed=cfg.seed),
-    }
+    args = (embedding[lyrics_rows], tracks["has_lyrics"].to_numpy())
+    where = {"split": tracks["split"].to_numpy(), "track_ids": tracks["track_id"].to_numpy(),
+             "seed": cfg.seed}
+    probe = lyrics_probe(*args, {t: tracks[t].to_numpy() for t in PROBE_TARGETS}, **where)
+    probe[WITHIN_LANGUAGE] = lyrics_probe_within(*args, tracks["genre"].to_numpy(),
+                                                 tracks["language"].to_numpy(), **where)
+    return {"has_lyrics": lyrics_leakage(tracks), "lyrics_probe": probe}
 
 
 def _counts(seg: pd.DataFrame) -> dict[str, int]:
