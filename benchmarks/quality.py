@@ -497,8 +497,8 @@ def main() -> None:
         words = {"lyrics_genre_acc": "genre", "lyrics_language_acc": "language",
                  "lyrics_genre_within_language_acc": "genre within each language"}
         line = ", ".join(f"{w} {means[k]:.3f}" for k, w in words.items() if k in means)
-        if "language_majority_genre_acc" in means:
-            line += f" (each language's most common genre {means['language_majority_genre_acc']:.3f})"
+        if (majority := means.get("language_majority_genre_acc")) is not None:
+            line += f" (each language's most common genre {majority:.3f})"
         print("\nlyrics alone (linear probe on the lyrics embedding, test tracks with lyrics): "
               + line)
     reference = {k: [None if r[k] is None else round(r[k], 4) for r in language_refs]

@@ -237,7 +237,7 @@ def test_clip_shorter_than_half_a_segment_is_refused(capsys, models, songs,
     out, err, code = predict_json(capsys, str(songs["too_short"]), str(songs["short"]),
                                   "--model", str(models))
     assert code == 1
-    assert err.splitlines() == [f"error: {songs['too_short']}: 1.00 s fills less than half "
+    assert err.splitlines() == [f"error: {songs['too_short']}: 1.00 s fills less than 50% "
                                 "of one 3-s segment"]
     assert [p["track"] for p in out] == [str(songs["short"])]
     check_prediction(out[0], cluster_ids)

@@ -2,9 +2,9 @@
 
 A song goes through the same steps as the pipeline's tracks: decode, mono, resample,
 3-s segments (a song shorter than one segment is zero-padded to one, if it fills at least
-half of it), the same features
-with the train-split scalers saved in the checkpoint, the model's posterior means, the
-linear probe fit by ``evaluate``. Per track, segment probabilities are averaged.
+half of it), the same features with the train-split scalers saved in the checkpoint, the
+model's posterior means, the linear probe fit by ``evaluate``. Per track, segment
+probabilities are averaged.
 
 A song is decoded as a stream and its segments go through features and model a batch at a
 time, so memory stays the same for a 30-s clip and an hour-long recording.
@@ -136,7 +136,8 @@ class Predictor:
         if not any_full:
             if len(carry) < MIN_SEGMENT_SHARE * length:
                 raise AudioError(f"{path}: {len(carry) / f['sample_rate']:.2f} s fills less than "
-                                 f"half of one {f['segment_seconds']:g}-s segment", "too_short")
+                                 f"{MIN_SEGMENT_SHARE:.0%} of one {f['segment_seconds']:g}-s "
+                                 "segment", "too_short")
             yield np.pad(carry, (0, length - len(carry)))[None, :]
 
     def model_input(self, segments: np.ndarray) -> np.ndarray:

@@ -110,7 +110,8 @@ BLOCK_SECONDS = 30.0
 def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
     """The decoded samples, float32 (frames, channels), about ``block_seconds`` at a time,
     with the native rate; each block checked as decoded (:func:`check_samples`). Raises
-    AudioError: missing, not_a_file, empty, undecodable, bad_sample_rate, non_finite, out_of_range."""
+    AudioError: missing, not_a_file, empty, undecodable, bad_sample_rate, non_finite,
+    out_of_range."""
     _check_file(path)
     try:
         fh = sf.SoundFile(path)
