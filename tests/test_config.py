@@ -223,6 +223,27 @@ def test_stage_stops_with_one_clear_line(params, tmp_path):
                       f"`git checkout -- {bad}` for the committed value)"]
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    (b"seed: 1\nlatent_dim: [\n", "not valid YAML (line 3, column 1: expected the node "
+                                   "content, but found '<stream end>')"),
+    (b"seed: 1\nmodel: {name: vae\n  beta: 1}\n", "not valid YAML (line 3, column 7: "),
+    (b"seed: 1\nname: caf\xe9\n", "not UTF-8 text (byte 17 is 0xe9)"),
+])
+def test_a_params_file_that_is_not_yaml_stops_a_stage_in_one_line(tmp_path, text, message):
+    """A hand-edited params.yaml that does not parse (or is Latin-1): one `error:` line
+    naming the file and where, not a traceback."""
+    bad = tmp_path / "params.yaml"
+    bad.write_bytes(text)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(bad)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: {message}"), errors
+
+
 def test_validating_imports_no_model_code():
     """The check stage stays light: loading and validating the config (model.name included,
     against genrevae.models.names) imports neither torch nor the model classes."""

@@ -82,6 +82,14 @@ def test_a_track_listed_twice_is_refused_naming_both_lines(tmp_path):
         read_split_lists(str(folder))
 
 
+def test_a_list_that_is_not_utf8_is_refused_naming_its_line(tmp_path):
+    """A list saved in Latin-1 (an accented path): one DataError naming the file and line."""
+    folder = _lists(tmp_path / "s", train=["a/a0"], val=["b/b0"], test=["c/c0"])
+    (folder / "test.txt").write_bytes("c/c0\nc/Motörhead.wav\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"test\.txt: line 2 is not UTF-8 text \(byte 0xf6\)"):
+        read_split_lists(str(folder))
+
+
 def test_a_folder_without_one_of_the_lists_is_refused(tmp_path):
     folder = _lists(tmp_path / "s", train=["a"], test=["b"])
     with pytest.raises(FileNotFoundError, match=r"val\.txt or valid\.txt"):

@@ -87,8 +87,17 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: parameters file not found (run `make params`)")
-    with path.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is 0x"
+                          f"{exc.object[exc.start]:02x})") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML ({at}{what})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return raw

@@ -123,7 +123,14 @@ def read_split_lists(split: str) -> SplitLists:
     for name, files in LIST_FILES.items():
         path = next(folder / f for f in files if (folder / f).is_file())
         entries[name] = []
-        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = exc.object[:exc.start].count(b"\n") + 1
+            raise DataError(f"{path}: line {line} is not UTF-8 text (byte 0x"
+                            f"{exc.object[exc.start]:02x}); a split list holds one track id "
+                            "or relative path per line") from exc
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
