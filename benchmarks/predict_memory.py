@@ -9,15 +9,22 @@ block at a time), then, each in a fresh process so peaks do not mix:
       minutes, where it needs several GB);
   (c) `prepare`'s check of one file (genrevae.data.audio.probe_audio: duration, peak,
       loudness, digest), which decodes a block at a time;
+  (d) `extract_audio`'s decoding of one track (genrevae.features.workers.load_segments,
+      with the checkpoint's features section), which reads the first features.max_seconds
+      of it at once, and the same with features.max_seconds at its bound (3600 s), as the
+      reference of what reading a song whole costs;
 
 and prints, per length, peak resident memory (MB), wall seconds and the ratio of each
 peak to that of the shortest song under (a) (flat means memory does not grow with the
 song). It ends with one JSON line:
 
   {"minutes": [...], "predict_peak_mb": [...], "reference_peak_mb": [...],
-   "probe_peak_mb": [...], "growth": ..., "probe_growth": ...}
+   "probe_peak_mb": [...], "extract_peak_mb": [...], "extract_whole_peak_mb": [...],
+   "max_seconds": ..., "growth": ..., "probe_growth": ..., "extract_growth": ...,
+   "extract_whole_growth": ...}
 
-growth is the longest song's peak over the shortest's, for (a); probe_growth for (c).
+growth is the longest song's peak over the shortest's, for (a); probe_growth for (c);
+extract_growth for (d), which stops growing once a song passes max_seconds.
 
     python benchmarks/predict_memory.py --model models --minutes 1,10,60
 """
@@ -36,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from genrevae.config.features import MAX_TRACK_SECONDS
 
 log = logging.getLogger("benchmarks.predict_memory")
 
@@ -59,6 +68,17 @@ import sys
 from genrevae.data.audio import probe_audio
 
 probe_audio(sys.argv[1], min_seconds=3.0)
+"""
+EXTRACT = """
+import sys
+from genrevae.config import FeaturesConfig
+from genrevae.features.workers import load_segments
+from genrevae.predict import Predictor
+
+features = Predictor(sys.argv[1]).meta["features"]
+if len(sys.argv) > 3:
+    features["max_seconds"] = float(sys.argv[3])
+load_segments(sys.argv[2], FeaturesConfig(**features))
 """
 
 
@@ -106,20 +126,34 @@ def main(argv: list[str] | None = None) -> None:
             ref = (peak_of([sys.executable, "-c", REFERENCE, str(args.model), str(song)])
                    if minutes <= args.reference_max else (None, None))
             probe = peak_of([sys.executable, "-c", PROBE, str(song)])
-            rows.append((minutes, *ours, *ref, *probe))
+            extract = peak_of([sys.executable, "-c", EXTRACT, str(args.model), str(song)])
+            whole = peak_of([sys.executable, "-c", EXTRACT, str(args.model), str(song),
+                             str(MAX_TRACK_SECONDS)])
+            rows.append((minutes, *ours, *ref, *probe, *extract, *whole))
             song.unlink()
     base = rows[0][1]
-    log.info("%8s %12s %8s %8s %14s %8s %10s %8s", "minutes", "predict MB", "wall s", "ratio",
-             "reference MB", "wall s", "probe MB", "wall s")
-    for minutes, mb, wall, ref_mb, ref_wall, probe_mb, probe_wall in rows:
-        log.info("%8g %12.0f %8.1f %8.2f %14s %8s %10.0f %8.1f", minutes, mb, wall, mb / base,
-                 "-" if ref_mb is None else f"{ref_mb:.0f}",
-                 "-" if ref_wall is None else f"{ref_wall:.1f}", probe_mb, probe_wall)
+    from genrevae.predict import Predictor
+
+    max_seconds = Predictor(args.model).meta["features"].get("max_seconds")
+    log.info("%8s %12s %8s %8s %14s %8s %10s %8s %12s %8s %10s", "minutes", "predict MB",
+             "wall s", "ratio", "reference MB", "wall s", "probe MB", "wall s", "extract MB",
+             "wall s", "whole MB")
+    for minutes, mb, wall, ref_mb, ref_wall, probe_mb, probe_wall, ex_mb, ex_wall, wh_mb, _ in rows:
+        log.info("%8g %12.0f %8.1f %8.2f %14s %8s %10.0f %8.1f %12.0f %8.1f %10.0f", minutes, mb,
+                 wall, mb / base, "-" if ref_mb is None else f"{ref_mb:.0f}",
+                 "-" if ref_wall is None else f"{ref_wall:.1f}", probe_mb, probe_wall, ex_mb,
+                 ex_wall, wh_mb)
+    log.info("extract: the first features.max_seconds (%s s) of each song; whole: the first "
+             "%g s", max_seconds, MAX_TRACK_SECONDS)
     print(json.dumps({"minutes": lengths, "predict_peak_mb": [round(r[1]) for r in rows],
                       "reference_peak_mb": [None if r[3] is None else round(r[3]) for r in rows],
                       "probe_peak_mb": [round(r[5]) for r in rows],
-                      "growth": round(rows[-1][1] / base, 3),
-                      "probe_growth": round(rows[-1][5] / rows[0][5], 3)}))
+                      "extract_peak_mb": [round(r[7]) for r in rows],
+                      "extract_whole_peak_mb": [round(r[9]) for r in rows],
+                      "max_seconds": max_seconds, "growth": round(rows[-1][1] / base, 3),
+                      "probe_growth": round(rows[-1][5] / rows[0][5], 3),
+                      "extract_growth": round(rows[-1][7] / rows[0][7], 3),
+                      "extract_whole_growth": round(rows[-1][9] / rows[0][9], 3)}))
 
 
 if __name__ == "__main__":

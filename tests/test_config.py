@@ -166,6 +166,9 @@ def test_every_float_key_must_be_finite(params, key, value):
         ("features.n_mels", 2000, r"features\.n_mels: must not exceed the 1025 frequency bins"),
         ("features.n_fft", 2**20, r"features\.n_fft: must be <= 65536"),
         ("features.segment_seconds", 1e4, r"features\.segment_seconds: must be <= 600"),
+        ("features.max_seconds", 1e5, r"^features\.max_seconds: must be <= 3600"),
+        ("features.max_seconds", 2.0, r"^features\.max_seconds: must hold one segment: at "
+                                      r"least features\.segment_seconds \(3\), got 2"),
         ("latent_dim", 100_000, r"^latent_dim: must be <= 1024, got 100000"),
         ("model.hidden_dims", [256, 10**6], r"^model\.hidden_dims\[1\]: must be <= 16384"),
         ("model.channels", [], r"^model\.channels: needs at least one convolution"),
@@ -187,7 +190,8 @@ def test_sizes_are_bounded(params, key, value, message):
 @pytest.mark.parametrize(
     ("key", "value"),
     [("features.sample_rate", 8000), ("features.sample_rate", 192000), ("latent_dim", 1024),
-     ("features.n_mels", 1025), ("train.epochs", 100_000), ("train.lr", 10)],
+     ("features.n_mels", 1025), ("train.epochs", 100_000), ("train.lr", 10),
+     ("features.max_seconds", 3600.0), ("features.max_seconds", 3.0)],
 )
 def test_bounds_are_inclusive(params, key, value):
     from_dict(_edit(params, key, value))

@@ -257,6 +257,19 @@ def test_pipe_and_folder_are_refused_without_waiting(capsys, tmp_path, models, s
     assert [p["track"] for p in out] == [str(songs["mono44"])]
 
 
+def test_a_song_is_read_up_to_the_checkpoints_max_seconds(models, songs) -> None:
+    """The checkpoint's features.max_seconds (600 s by default) caps what predict reads,
+    as it capped the pipeline's tracks: at 3.5 s a 7-s song gives one segment, that of its
+    first 3 s."""
+    predictor = Predictor(models)
+    assert predictor.transform.features["max_seconds"] == 600.0
+    full = np.concatenate(list(predictor.segment_batches(songs["mono44"])))
+    predictor.transform.features["max_seconds"] = 3.5
+    capped = np.concatenate(list(predictor.segment_batches(songs["mono44"])))
+    assert len(full) == 2 and len(capped) == 1
+    np.testing.assert_allclose(capped[0], full[0], atol=1e-5)
+
+
 def test_missing_model_folder_is_one_clear_error(capsys, tmp_path, songs) -> None:
     """No model.pt: exit status 2 and an `error:` line pointing at `dvc repro`."""
     _, err, code = predict_json(capsys, str(songs["mono44"]), "--model", str(tmp_path))

@@ -122,12 +122,15 @@ class Predictor:
     def segment_batches(self, path: str | Path,
                         batch: int = BATCH_SEGMENTS) -> Iterator[np.ndarray]:
         """The song's full segments, in order, at most ``batch`` at a time (shape (k, n)),
-        from the decoded stream; a song shorter than one segment is zero-padded to one, and
+        from the decoded stream (its first ``features.max_seconds``, as the pipeline reads
+        its tracks); a song shorter than one segment is zero-padded to one, and
         refused (AudioError ``too_short``) below :data:`MIN_SEGMENT_SHARE` of one."""
         f = self.transform.features
         length = segment_length(sr=f["sample_rate"], seconds=f["segment_seconds"])
         carry, any_full = np.zeros(0, dtype=np.float32), False
-        for block in stream_audio(path, sr=f["sample_rate"], block_seconds=BLOCK_SECONDS):
+        # A checkpoint from before features.max_seconds read whole songs.
+        for block in stream_audio(path, sr=f["sample_rate"], block_seconds=BLOCK_SECONDS,
+                                  max_seconds=f.get("max_seconds")):
             buf = np.concatenate([carry, block])
             full = cut_segments(buf, sr=f["sample_rate"], seconds=f["segment_seconds"])
             for first in range(0, len(full), batch):

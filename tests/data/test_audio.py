@@ -206,6 +206,31 @@ def test_missing_file_is_not_a_system_error(tmp_path):
     assert info.value.reason == "missing"
 
 
+@pytest.mark.parametrize("native", [22050, 44100])
+def test_max_seconds_reads_only_the_start(tmp_path, native):
+    """At most ``max_seconds`` are decoded: at the target rate exactly the first samples,
+    and through a resampler the resampled first ``max_seconds``; the stream gives the same
+    length, and a limit beyond the end changes nothing."""
+    t = np.arange(int(7.3 * native)) / native
+    y = 0.4 * np.sin(2 * np.pi * 330 * t)[:, None] * np.array([1.0, 0.5])
+    path = tmp_path / "song.wav"
+    sf.write(path, y.astype(np.float32), native, subtype="FLOAT")
+    whole = load_audio(path, sr=22050)
+    first = load_audio(path, sr=22050, max_seconds=2.5)
+    assert len(first) == 55125
+    if native == 22050:
+        np.testing.assert_array_equal(first, whole[:55125])
+    else:
+        prefix = tmp_path / "prefix.wav"
+        sf.write(prefix, y[: int(2.5 * native)].astype(np.float32), native, subtype="FLOAT")
+        np.testing.assert_array_equal(first, load_audio(prefix, sr=22050))
+    streamed = np.concatenate(list(stream_audio(path, sr=22050, block_seconds=1.1,
+                                                max_seconds=2.5)))
+    assert len(streamed) == len(first)
+    np.testing.assert_allclose(streamed, first, atol=1e-5)
+    np.testing.assert_array_equal(load_audio(path, sr=22050, max_seconds=60.0), whole)
+
+
 def test_text_named_mp3_is_not_called_missing(tmp_path):
     """libsndfile calls a text file named .mp3 a file that "does not exist"; the error
     says it is not audio instead."""

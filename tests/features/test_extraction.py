@@ -268,6 +268,25 @@ def test_expected_segments_match_decoding(corpus, shared_data, tmp_path):
     assert expected_segments(corpus[4], sr=SR, seconds=1.0) == 0  # not audio
 
 
+def test_a_track_longer_than_max_seconds_gives_its_first_max_seconds(corpus, tmp_path):
+    """max_seconds=2.5 on tracks of 2 to 3.5 s: a longer one gives the two segments of its
+    first 2.5 s (bit for bit those of the same track cut to 2.5 s by hand), the header's
+    count agrees, and the shorter ones are unchanged."""
+    cfg = _cfg(1, max_seconds=2.5)
+    long_track = next(p for p in corpus[:4] if sf.info(p).frames > 3 * SR)
+    y, _ = sf.read(long_track, dtype="float32")
+    sf.write(tmp_path / "cut.wav", y[: int(2.5 * SR)], SR, subtype="FLOAT")
+    outcomes, mel, hand = _extract([long_track, str(tmp_path / "cut.wav"), corpus[0]], cfg,
+                                   tmp_path / "capped")
+    assert [o.n_segments for o in outcomes] == [2, 2, 2]
+    np.testing.assert_array_equal(mel[:2], mel[2:4])
+    np.testing.assert_array_equal(hand[:2], hand[2:4])
+    assert expected_segments(long_track, sr=SR, seconds=1.0, max_seconds=2.5) == 2
+    assert expected_segments(long_track, sr=SR, seconds=1.0) == 3
+    whole = _extract([corpus[0]], _cfg(1), tmp_path / "whole")
+    np.testing.assert_array_equal(mel[4:], whole[1])  # 2 s: within the limit, as before
+
+
 def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_path,
                                                                     monkeypatch):
     """The work folder is keyed by the parameters and files; another key's folder is

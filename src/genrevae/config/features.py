@@ -27,6 +27,9 @@ AUDIO_TRANSFORMS = ("none", "yeo_johnson")
 # Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why).
 MAX_SEGMENT_SECONDS = 600.0
 MAX_N_FFT = 65536
+# features.max_seconds: extraction decodes what it reads of a track at once, so a worker's
+# memory grows with it (benchmarks/README.md, "Long tracks").
+MAX_TRACK_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class FeaturesConfig:
     # worker processes on loopback; "tcp://host:port" (or tls://) or the path of a
     # scheduler file (*.json) uses a running cluster's scheduler.
     scheduler: str | None = None
+    # Seconds read of each track, from its start: a longer recording gives its first
+    # max_seconds. Keeps a worker's memory bounded whatever a file holds, and one long
+    # recording from outweighing the clips around it in training.
+    max_seconds: float = 600.0
 
     def check(self) -> None:
         for name in ("sample_rate", "segment_seconds", "n_fft", "hop_length", "n_mels",
@@ -57,6 +64,11 @@ class FeaturesConfig:
         in_range("features.sample_rate", self.sample_rate, *SAMPLE_RATE_RANGE)
         at_most("features.segment_seconds", self.segment_seconds, MAX_SEGMENT_SECONDS)
         at_most("features.n_fft", self.n_fft, MAX_N_FFT)
+        at_most("features.max_seconds", self.max_seconds, MAX_TRACK_SECONDS)
+        if self.max_seconds < self.segment_seconds:
+            fail("features.max_seconds", f"must hold one segment: at least "
+                                         f"features.segment_seconds ({self.segment_seconds:g}), "
+                                         f"got {self.max_seconds:g}")
         non_negative("features.n_jobs", self.n_jobs)
         one_of("features.device", self.device, DEVICES)
         one_of("features.engine", self.engine, ENGINES)

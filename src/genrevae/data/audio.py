@@ -72,16 +72,25 @@ def _check_rate(path: Path, sr: int) -> None:
                          f"{NATIVE_RATES[1]} Hz", "bad_sample_rate")
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """All channels as float32 (n, channels) and the native rate; AudioError if unusable."""
+def frame_limit(native_sr: int, max_seconds: float | None) -> int:
+    """How many frames at ``native_sr`` are read of a track when at most ``max_seconds``
+    are (-1: all of them, soundfile's convention)."""
+    return -1 if max_seconds is None else max(1, int(max_seconds * native_sr))
+
+
+def _decode(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """All channels as float32 (n, channels), the first ``max_seconds`` of them if given,
+    and the native rate; AudioError if unusable."""
     _check_file(path)
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as fh:
+            sr = fh.samplerate
+            _check_rate(path, sr)  # before decoding: the rate sizes what is read
+            data = fh.read(frame_limit(sr, max_seconds), dtype="float32", always_2d=True)
     except _DECODE_ERRORS as exc:
         raise _undecodable(path, exc) from exc
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples", "empty")
-    _check_rate(path, sr)
     check_samples(data, path)
     return data, int(sr)
 
@@ -107,11 +116,12 @@ def mix_down(data: np.ndarray) -> np.ndarray:
 BLOCK_SECONDS = 30.0
 
 
-def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
+def _blocks(path: Path, block_seconds: float, max_seconds: float | None = None
+            ) -> Iterator[tuple[np.ndarray, int]]:
     """The decoded samples, float32 (frames, channels), about ``block_seconds`` at a time,
-    with the native rate; each block checked as decoded (:func:`check_samples`). Raises
-    AudioError: missing, not_a_file, empty, undecodable, bad_sample_rate, non_finite,
-    out_of_range."""
+    up to the first ``max_seconds`` if given, with the native rate; each block checked as
+    decoded (:func:`check_samples`). Raises AudioError: missing, not_a_file, empty,
+    undecodable, bad_sample_rate, non_finite, out_of_range."""
     _check_file(path)
     try:
         fh = sf.SoundFile(path)
@@ -121,26 +131,29 @@ def _blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]
     with fh:
         _check_rate(path, fh.samplerate)
         frames = max(1, round(block_seconds * fh.samplerate))
-        while True:
+        limit = frame_limit(fh.samplerate, max_seconds)
+        while limit < 0 or decoded < limit:
+            want = frames if limit < 0 else min(frames, limit - decoded)
             try:
-                data = fh.read(frames, dtype="float32", always_2d=True)
+                data = fh.read(want, dtype="float32", always_2d=True)
             except _DECODE_ERRORS as exc:
                 raise _undecodable(path, exc) from exc
             if len(data):
                 check_samples(data, path, whole=False)
                 decoded += len(data)
                 yield data, int(fh.samplerate)
-            if len(data) < frames:
+            if len(data) < want:
                 break
     if decoded == 0:
         raise AudioError(f"{path}: no audio samples", "empty")
 
 
-def stream_audio(path: str | Path, *, sr: int, block_seconds: float = BLOCK_SECONDS
-                 ) -> Iterator[np.ndarray]:
+def stream_audio(path: str | Path, *, sr: int, block_seconds: float = BLOCK_SECONDS,
+                 max_seconds: float | None = None) -> Iterator[np.ndarray]:
     """:func:`load_audio` as a stream: mono float32 blocks at ``sr`` whose concatenation is
     what it returns (soxr's streaming resampler at the same quality), decoded about
-    ``block_seconds`` of audio at a time, so memory does not grow with the song.
+    ``block_seconds`` of audio at a time, so memory does not grow with the song; only the
+    first ``max_seconds`` if given.
 
     Each block is checked as decoded (:func:`check_samples`); silence, which only the whole
     song can show, is refused after the last block.
@@ -149,7 +162,7 @@ def stream_audio(path: str | Path, *, sr: int, block_seconds: float = BLOCK_SECO
 
     path = Path(path)
     stream, peak = None, 0.0
-    for data, native in _blocks(path, block_seconds):
+    for data, native in _blocks(path, block_seconds, max_seconds):
         mono = mix_down(data)
         if native != sr and stream is None:
             stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
@@ -255,8 +268,9 @@ def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     return AudioInfo(duration, int(sr), int(channels), rms_db, file_digest(path))
 
 
-def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
-    """Decode ``path`` (wav, flac, ogg, mp3, au), mix to mono and resample to ``sr``.
+def load_audio(path: str | Path, *, sr: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode ``path`` (wav, flac, ogg, mp3, au), its first ``max_seconds`` if given, mix to
+    mono and resample to ``sr``.
 
     Returns
     -------
@@ -269,7 +283,7 @@ def load_audio(path: str | Path, *, sr: int) -> np.ndarray:
         large samples, or is silent.
     """
     path = Path(path)
-    data, native_sr = _decode(path)
+    data, native_sr = _decode(path, max_seconds)
     y = mix_down(data)
     if native_sr != sr:
         y = resample(y, orig_sr=native_sr, target_sr=sr)
@@ -338,9 +352,11 @@ def cut_segments(y: np.ndarray, *, sr: int, seconds: float) -> np.ndarray:
     return y[: n_seg * length].reshape(n_seg, length)
 
 
-def expected_segments(path: str | Path, *, sr: int, seconds: float) -> int:
-    """Segments :func:`load_audio` + :func:`cut_segments` will give ``path``, read from
-    its header (soundfile.info) without decoding; 0 if the header cannot be read.
+def expected_segments(path: str | Path, *, sr: int, seconds: float,
+                      max_seconds: float | None = None) -> int:
+    """Segments :func:`load_audio` (reading at most ``max_seconds``) + :func:`cut_segments`
+    will give ``path``, read from its header (soundfile.info) without decoding; 0 if the
+    header cannot be read.
 
     Exact for wav, flac, ogg and au; for mp3 the header's length is libsndfile's
     estimate, so callers must check the decoded count against it.
@@ -349,5 +365,8 @@ def expected_segments(path: str | Path, *, sr: int, seconds: float) -> int:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
         return 0
-    n = resampled_length(int(info.frames), orig_sr=int(info.samplerate), target_sr=sr)
+    frames = int(info.frames)
+    if max_seconds is not None:
+        frames = min(frames, frame_limit(int(info.samplerate), max_seconds))
+    n = resampled_length(frames, orig_sr=int(info.samplerate), target_sr=sr)
     return count_segments(n, sr=sr, seconds=seconds)

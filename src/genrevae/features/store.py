@@ -219,7 +219,8 @@ class FeatureStore:
         from genrevae.data.audio import expected_segments
 
         cfg = self.cfg
-        capacity = np.array([expected_segments(p, sr=cfg.sample_rate, seconds=cfg.segment_seconds)
+        capacity = np.array([expected_segments(p, sr=cfg.sample_rate, seconds=cfg.segment_seconds,
+                                               max_seconds=cfg.max_seconds)
                              for p in self.paths], dtype=np.int64)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.root))
         rows = max(1, int(capacity.sum()))  # numpy cannot map an empty file

@@ -90,7 +90,7 @@ def warm_up() -> None:
 
 
 def load_segments(path: str | Path, cfg: FeaturesConfig) -> np.ndarray:
-    """Decode ``path`` and cut it into its full segments
+    """Decode ``path`` (its first ``cfg.max_seconds``) and cut it into its full segments
     (:func:`genrevae.data.audio.cut_segments`).
 
     Returns
@@ -103,7 +103,7 @@ def load_segments(path: str | Path, cfg: FeaturesConfig) -> np.ndarray:
     AudioError
         The file is unusable or shorter than one segment.
     """
-    y = load_audio(path, sr=cfg.sample_rate)
+    y = load_audio(path, sr=cfg.sample_rate, max_seconds=cfg.max_seconds)
     segments = cut_segments(y, sr=cfg.sample_rate, seconds=cfg.segment_seconds)
     if not len(segments):
         raise AudioError(

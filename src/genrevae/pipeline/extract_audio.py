@@ -60,6 +60,11 @@ def run(cfg: Config) -> None:
             raise DataError(f"{cfg.paths.manifest}: no track yielded a single usable segment")
         save_npy(cfg.paths.handcrafted, handcrafted.astype(np.float32))
     else:
+        longer = int((manifest["duration_s"] > f.max_seconds).sum()
+                     ) if "duration_s" in manifest else 0
+        if longer:
+            log.info("%d track(s) longer than features.max_seconds: their first %g s are read",
+                     longer, f.max_seconds)
         job = CorpusExtraction(manifest["path"].tolist(), f, partial_root(cfg.paths.audio_features))
         outcomes = job.run()
         seg_len = segment_length(sr=f.sample_rate, seconds=f.segment_seconds)
