@@ -212,19 +212,24 @@ def test_config_is_frozen(params):
         cfg.model.beta = 2.0  # type: ignore[misc]
 
 
+def _stage_errors(params_file: Path) -> list[str]:
+    """The `error:` lines of the train stage run on ``params_file``, which must exit 2
+    without a traceback."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(params_file)],
+        capture_output=True, text=True, cwd=params_file.parent, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+
+
 def test_stage_stops_with_one_clear_line(params, tmp_path):
     """A stage given an invalid value exits 2 with one `error:` line naming the key."""
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(_edit(params, "latent_dim", -4)))
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(bad)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: latent_dim: must be positive, got -4 (in {bad}: fix it, or "
-                      f"`git checkout -- {bad}` for the committed value)"]
+    assert _stage_errors(bad) == [f"error: latent_dim: must be positive, got -4 (in {bad}: "
+                                  f"fix it, or `git checkout -- {bad}` for the committed value)"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -238,13 +243,7 @@ def test_a_params_file_that_is_not_yaml_stops_a_stage_in_one_line(tmp_path, text
     naming the file and where, not a traceback."""
     bad = tmp_path / "params.yaml"
     bad.write_bytes(text)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(bad)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    errors = _stage_errors(bad)
     assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: {message}"), errors
 
 
