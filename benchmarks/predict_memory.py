@@ -69,16 +69,20 @@ from genrevae.data.audio import probe_audio
 
 probe_audio(sys.argv[1], min_seconds=3.0)
 """
+FEATURES = """
+import json
+import sys
+from genrevae.predict import Predictor
+
+print(json.dumps(Predictor(sys.argv[1]).meta["features"]))
+"""
 EXTRACT = """
+import json
 import sys
 from genrevae.config import FeaturesConfig
 from genrevae.features.workers import load_segments
-from genrevae.predict import Predictor
 
-features = Predictor(sys.argv[1]).meta["features"]
-if len(sys.argv) > 3:
-    features["max_seconds"] = float(sys.argv[3])
-load_segments(sys.argv[2], FeaturesConfig(**features))
+load_segments(sys.argv[2], FeaturesConfig(**json.loads(sys.argv[1])))
 """
 
 
@@ -117,6 +121,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     lengths = [float(m) for m in args.minutes.split(",")]
     genrevae = str(Path(sys.executable).with_name("genrevae"))
+    # The extraction runs get the features section as JSON, read in a child of its own:
+    # the model (and torch) loaded in the runs, or in this process before it forks them,
+    # would count in the peaks they measure.
+    features = json.loads(subprocess.run(
+        [sys.executable, "-c", FEATURES, str(args.model)], capture_output=True, text=True,
+        check=True).stdout)
+    capped = json.dumps(features)
+    whole = json.dumps({**features, "max_seconds": MAX_TRACK_SECONDS})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in lengths:
@@ -126,15 +138,12 @@ def main(argv: list[str] | None = None) -> None:
             ref = (peak_of([sys.executable, "-c", REFERENCE, str(args.model), str(song)])
                    if minutes <= args.reference_max else (None, None))
             probe = peak_of([sys.executable, "-c", PROBE, str(song)])
-            extract = peak_of([sys.executable, "-c", EXTRACT, str(args.model), str(song)])
-            whole = peak_of([sys.executable, "-c", EXTRACT, str(args.model), str(song),
-                             str(MAX_TRACK_SECONDS)])
-            rows.append((minutes, *ours, *ref, *probe, *extract, *whole))
+            extract = peak_of([sys.executable, "-c", EXTRACT, capped, str(song)])
+            read_whole = peak_of([sys.executable, "-c", EXTRACT, whole, str(song)])
+            rows.append((minutes, *ours, *ref, *probe, *extract, *read_whole))
             song.unlink()
     base = rows[0][1]
-    from genrevae.predict import Predictor
-
-    max_seconds = Predictor(args.model).meta["features"].get("max_seconds")
+    max_seconds = features.get("max_seconds")
     log.info("%8s %12s %8s %8s %14s %8s %10s %8s %12s %8s %10s", "minutes", "predict MB",
              "wall s", "ratio", "reference MB", "wall s", "probe MB", "wall s", "extract MB",
              "wall s", "whole MB")

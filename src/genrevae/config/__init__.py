@@ -58,12 +58,13 @@ from genrevae.errors import ConfigError
 from genrevae.models.names import MODEL_NAMES
 
 __all__ = [
-    "AUDIO_SOURCES", "AUDIO_TRANSFORMS", "CLUSTER_ALGORITHMS", "CONDITION_LABELS", "DATA_SOURCES", "DEVICES",
-    "EVAL_TARGETS", "LINKAGES", "LYRICS_ANALYZERS", "LYRICS_BACKENDS", "MODEL_INPUTS",
-    "MODEL_NAMES", "SAMPLE_RATE_RANGE", "ClusterConfig", "Config", "DataConfig",
-    "EvaluateConfig", "FeaturesConfig", "FractionsConfig", "FuseConfig", "LyricsConfig",
-    "ModelConfig", "PathsConfig", "SourceConfig", "SyntheticConfig", "TrainConfig",
-    "from_dict", "load_config", "load_params", "to_dict", "validate",
+    "AUDIO_SOURCES", "AUDIO_TRANSFORMS", "CLUSTER_ALGORITHMS", "CONDITION_LABELS",
+    "DATA_SOURCES", "DEVICES", "EVAL_TARGETS", "LINKAGES", "LYRICS_ANALYZERS",
+    "LYRICS_BACKENDS", "MODEL_INPUTS", "MODEL_NAMES", "SAMPLE_RATE_RANGE",
+    "ClusterConfig", "Config", "DataConfig", "EvaluateConfig", "FeaturesConfig",
+    "FractionsConfig", "FuseConfig", "LyricsConfig", "ModelConfig", "PathsConfig",
+    "SourceConfig", "SyntheticConfig", "TrainConfig", "from_dict", "load_config",
+    "load_params", "to_dict", "validate",
 ]
 
 

@@ -126,8 +126,8 @@ def read_split_lists(split: str) -> SplitLists:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = exc.object[:exc.start].count(b"\n") + 1
-            raise DataError(f"{path}: line {line} is not UTF-8 text (byte 0x"
+            bad = exc.object[:exc.start].count(b"\n") + 1
+            raise DataError(f"{path}: line {bad} is not UTF-8 text (byte 0x"
                             f"{exc.object[exc.start]:02x}); a split list holds one track id "
                             "or relative path per line") from exc
         for number, line in enumerate(text.splitlines(), 1):

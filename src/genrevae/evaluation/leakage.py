@@ -66,7 +66,7 @@ def lyrics_probe(
     classes among the train or the test tracks with lyrics (no probe to speak of).
     """
     embedding = np.asarray(embedding, dtype=np.float64)
-    rows = np.asarray(has_lyrics, dtype=bool) & np.all(np.isfinite(embedding), axis=1)
+    rows = _with_lyrics(embedding, has_lyrics)
     split = np.asarray(split)[rows]
     train, test = split == "train", split == "test"
     out: dict[str, dict[str, float | int] | None] = {}
@@ -78,8 +78,7 @@ def lyrics_probe(
                      "each needs two classes)", target, int(train.sum()), int(test.sum()))
             continue
         probe = linear_probe(embedding[rows], y, split, np.asarray(track_ids)[rows], seed=seed)
-        classes, counts = np.unique(y[train].astype(str), return_counts=True)
-        majority = classes[np.argmax(counts)]
+        majority = _most_common(y[train].astype(str))
         out[target] = {
             # One row per track: the probe's segment and track accuracies coincide.
             "accuracy": probe.metrics["track_accuracy"],
@@ -114,7 +113,7 @@ def lyrics_probe_within(
     train and test tracks: the probe would be :func:`lyrics_probe`'s.
     """
     embedding = np.asarray(embedding, dtype=np.float64)
-    rows = np.asarray(has_lyrics, dtype=bool) & np.all(np.isfinite(embedding), axis=1)
+    rows = _with_lyrics(embedding, has_lyrics)
     split, labels = np.asarray(split)[rows], np.asarray(labels, dtype=object)[rows].astype(str)
     groups, ids = np.asarray(groups, dtype=object)[rows].astype(str), np.asarray(track_ids)[rows]
     embedding = embedding[rows]
@@ -124,10 +123,9 @@ def lyrics_probe_within(
         train, test = mine & (split == "train"), mine & (split == "test")
         if not train.any() or not test.any():
             continue
-        classes, counts = np.unique(labels[train], return_counts=True)
-        majority = classes[np.argmax(counts)]
+        majority = _most_common(labels[train])
         majority_correct += int(np.sum(labels[test] == majority))
-        if len(classes) < 2:
+        if len(set(labels[train])) < 2:
             correct += int(np.sum(labels[test] == majority))
         else:
             probe = linear_probe(embedding[mine], labels[mine], split[mine], ids[mine],
@@ -144,3 +142,14 @@ def lyrics_probe_within(
              "language's most common genre %.3f, %d test tracks in %d languages)",
              out["accuracy"], out["majority_accuracy"], n_test, scored)
     return out
+
+
+def _with_lyrics(embedding: np.ndarray, has_lyrics: np.ndarray) -> np.ndarray:
+    """The rows a lyrics probe reads: tracks with lyrics and a finite embedding."""
+    return np.asarray(has_lyrics, dtype=bool) & np.all(np.isfinite(embedding), axis=1)
+
+
+def _most_common(labels: np.ndarray) -> str:
+    """The most common of ``labels`` (str), the first in sorted order on a tie."""
+    classes, counts = np.unique(labels, return_counts=True)
+    return classes[np.argmax(counts)]
