@@ -57,7 +57,11 @@ def _entries() -> list[dict]:
 
 
 def record_start(stage: str) -> None:
-    _write(STAGE_TIMES, [*_entries(), {"stage": stage, "start": time.time()}][-KEEP:])
+    entry: dict[str, Any] = {"stage": stage, "start": time.time()}
+    runner = dvc_runner()
+    if runner is not None:  # the dvc process this stage belongs to: see pipeline_started
+        entry["runner"] = list(runner)
+    _write(STAGE_TIMES, [*_entries(), entry][-KEEP:])
 
 
 def record_end(stage: str, status: str) -> None:
@@ -70,11 +74,17 @@ def record_end(stage: str, status: str) -> None:
 
 
 def pipeline_started(stage: str = "evaluate") -> float:
-    """When this pipeline execution began: the start of the first stage that ran since the
-    last successful ``stage`` (the one asking; its own current entry is the newest). Falls
-    back to now."""
+    """When this pipeline execution began. Under ``dvc``: the start of the first stage the
+    same dvc process ran (a stage that runs after ``stage`` in the previous pipeline, such
+    as ``eda``, must not count). Run by hand: the start of the first stage that ran since
+    the last successful ``stage`` (the one asking; its own current entry is the newest).
+    Falls back to now."""
     entries = _entries()
-    if entries and entries[-1].get("stage") == stage:
+    asking = entries[-1] if entries and entries[-1].get("stage") == stage else None
+    if asking is not None and asking.get("runner"):
+        mine = [float(e["start"]) for e in entries if e.get("runner") == asking["runner"]]
+        return min(mine)
+    if asking is not None:
         entries = entries[:-1]
     first = time.time()
     for entry in reversed(entries):

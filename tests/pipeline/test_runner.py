@@ -78,6 +78,24 @@ def test_pipeline_started_is_the_first_stage_since_the_last_evaluate(
     assert time.time() - runlog.pipeline_started() < 5  # no record: now
 
 
+def test_under_dvc_the_pipeline_starts_with_its_own_dvc_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` ends with eda, after evaluate: the next `dvc exp run`'s evaluate must not
+    take that eda's start as its own pipeline's start."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / runlog.STAGE_TIMES).parent.mkdir()
+    previous, current = [11, 1000], [22, 5000]
+    entries = [
+        {"stage": "evaluate", "start": 100.0, "end": 110.0, "status": "ok", "runner": previous},
+        {"stage": "eda", "start": 120.0, "end": 130.0, "status": "ok", "runner": previous},
+        {"stage": "check", "start": 400.0, "end": 401.0, "status": "ok", "runner": current},
+        {"stage": "train", "start": 410.0, "end": 450.0, "status": "ok", "runner": current},
+        {"stage": "evaluate", "start": 460.0, "runner": current},  # the one asking
+    ]
+    (tmp_path / runlog.STAGE_TIMES).write_text(json.dumps(entries))
+    assert runlog.pipeline_started() == 400.0
+
+
 def _me() -> tuple[int, int]:
     """This process as a live runner: (pid, start time) as /proc tells them."""
     import os
