@@ -151,7 +151,20 @@ def validate(cfg: Config) -> None:
     for section in (cfg.data, cfg.features, cfg.lyrics, cfg.fuse, cfg.evaluate, cfg.model,
                     cfg.train, cfg.cluster):
         section.check()
+    _check_paths(cfg.paths)
     _check_across(cfg)
+
+
+def _check_paths(paths: PathsConfig) -> None:
+    """Every output path names a file or folder: an empty one would be the working folder
+    itself, and a control character (a newline) breaks the tables and dvc.lock that
+    record paths one a line."""
+    for name, value in dataclasses.asdict(paths).items():
+        if not value.strip():
+            fail(f"paths.{name}", "must be a path, got an empty string")
+        bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            fail(f"paths.{name}", f"must not hold control characters, got {bad!r} in {value!r}")
 
 
 def _short(value: int) -> str:
