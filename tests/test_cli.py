@@ -226,3 +226,17 @@ def test_ui_on_a_busy_port(tmp_path):
     assert theirs.stderr.splitlines() == [
         f"error: --port {port}: 127.0.0.1:{port} is in use by another program (not the MLflow "
         f"UI of {other}); choose another port with --port"]
+
+
+def test_ui_on_a_busy_port_with_an_empty_store(tmp_path):
+    """With no experiment in the store, nothing could tell our UI from another: refused."""
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        proc = _ui(port, f"sqlite:///{tmp_path}/mlflow.db")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: --port {port}: 127.0.0.1:{port} is in use; "
+                                        "choose another port with --port"]

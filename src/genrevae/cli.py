@@ -152,7 +152,10 @@ def _cmd_ui(args: argparse.Namespace) -> None:
     if _port_taken(args.host, args.port):
         # Only a UI that shows this very experiment (same id, creation time and artifact
         # folder) is taken for ours; anything else there would be sent as our address.
-        if found is None or _served_experiment(args.host, args.port) != _identity(found):
+        if found is None:  # nothing to recognise our UI by
+            raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use; "
+                                "choose another port with --port")
+        if _served_experiment(args.host, args.port) != _identity(found):
             raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use by "
                                 f"another program (not the MLflow UI of {uri}); choose "
                                 "another port with --port")
