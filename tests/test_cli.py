@@ -88,3 +88,155 @@ def test_check_clips_refuses_a_root_that_is_not_a_folder(tmp_path, capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {tmp_path / 'nope'}: data root of source 'banglabeats' is not a folder"]
+
+
+def _closed_stdout(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`genrevae ARGS | head -c 0`: the reader is gone before the command writes."""
+    proc = subprocess.Popen([str(GENREVAE), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "", err)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["params", "--help"], ["params"]])
+def test_a_closed_pipe_ends_quietly(tmp_path, args):
+    """Output into a pipe whose reader left stops as `yes | head` does: status 141 (the
+    SIGPIPE status) or 0, nothing on stderr (it was a BrokenPipeError traceback)."""
+    if args == ["params"]:
+        args = ["params", "--conf", str(CONF), "--output", str(tmp_path / "p.yaml")]
+    proc = _closed_stdout(*args, cwd=tmp_path)
+    assert proc.returncode in (0, 141)
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("port", "line"),
+    [("99999", "must be at most 65535, got 99999"), ("0", "must be at least 1, got 0"),
+     ("-5", "must be at least 1, got -5"), ("http", "expected an integer, got 'http'")],
+)
+def test_ui_port_out_of_range_is_one_error_line(capsys, port, line):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["ui", "--port", port])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"genrevae ui: error: argument --port: {line}"
+
+
+def _output_errors(tmp_path: Path) -> list[tuple[list[str], str]]:
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep\n")
+    missing = tmp_path / "no" / "such" / "p.yaml"
+    return [
+        (["params", "--conf", str(CONF), "--output", str(folder)],
+         f"error: --output {folder}: is a folder; give a file name"),
+        (["params", "--conf", str(CONF), "--output", str(missing)],
+         f"error: --output {missing}: the folder {missing.parent} does not exist"),
+        (["params", "--conf", str(CONF), "--output", str(folder / "mine.txt" / "p.yaml")],
+         f"error: --output {folder / 'mine.txt' / 'p.yaml'}: the folder "
+         f"{folder / 'mine.txt'} is not a folder"),
+        (["compare", "--png", str(folder)], f"error: --png {folder}: is a folder; give a file name"),
+        (["compare", "--png", str(missing.with_suffix(".png"))],
+         f"error: --png {missing.with_suffix('.png')}: the folder {missing.parent} does not exist"),
+    ]
+
+
+def test_output_paths_that_cannot_be_written_are_one_error_line(tmp_path, capsys, monkeypatch):
+    """`params --output` and `compare --png` onto a folder or into a missing one: refused
+    before any work (compare does not even open the store), the folder untouched."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/never/mlflow.db")
+    for args, line in _output_errors(tmp_path):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(args)
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [line]
+    assert sorted(p.name for p in (tmp_path / "a_folder").iterdir()) == ["mine.txt"]
+    assert not (tmp_path / "no").exists() and not (tmp_path / "never").exists()
+
+
+def _store_with_experiment(root: Path) -> str:
+    """A SQLite store holding the project's experiment (one finished run)."""
+    from genrevae.tracking import pipeline_run
+
+    root.mkdir()
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("DVC_ROOT", str(root))
+        mp.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+        with pipeline_run(params={"seed": 1}) as run:
+            run.finish(headline={}, history=[], table={}, artifacts=[])
+    return uri
+
+
+def _ui(port: int, uri: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    return subprocess.run([str(GENREVAE), "ui", "--port", str(port)], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_ui_on_a_busy_port(tmp_path):
+    """A port another program holds is one `error:` line and status 2, not the address of
+    that program; the MLflow UI of this very store (a real one) is recognised and its
+    address printed, status 0; the UI of another store on that port is refused."""
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    ours, other = (_store_with_experiment(tmp_path / name) for name in ("ours", "other"))
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        proc = _ui(port, ours)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: --port {port}: 127.0.0.1:{port} is in use by another program (not the MLflow "
+        f"UI of {ours}); choose another port with --port"]
+    assert proc.stdout == ""
+
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "ui",
+                               "--backend-store-uri", ours, "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        mine, theirs = _ui(port, ours), _ui(port, other)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout.splitlines() == [
+        f"the MLflow UI of {ours} is already running; runs of 'genrevae', headline columns "
+        "first:", f"  http://127.0.0.1:{port}/#/experiments/1/runs?workflowType="
+                  "machine_learning&viewStateShareKey=headline"]
+    assert theirs.returncode == 2
+    assert theirs.stderr.splitlines() == [
+        f"error: --port {port}: 127.0.0.1:{port} is in use by another program (not the MLflow "
+        f"UI of {other}); choose another port with --port"]
+
+
+def test_ui_on_a_busy_port_with_an_empty_store(tmp_path):
+    """With no experiment in the store, nothing could tell our UI from another: refused."""
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        proc = _ui(port, f"sqlite:///{tmp_path}/mlflow.db")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: --port {port}: 127.0.0.1:{port} is in use; "
+                                        "choose another port with --port"]

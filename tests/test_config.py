@@ -91,7 +91,14 @@ def _edit(params: dict, dotted: str, value) -> dict:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("latent_dim", -3, "latent_dim: must be positive"),
+        ("latent_dim", -3, r"^latent_dim: must be >= 2 \(evaluate draws the latent space in "
+                           r"2-D\), got -3$"),
+        ("latent_dim", 1, r"^latent_dim: must be >= 2 .*got 1$"),
+        ("seed", -1, r"^seed: must be in 0\.\.4294967295 \(2\*\*32 - 1\), got -1$"),
+        ("seed", 2**32, r"^seed: must be in 0\.\.4294967295 \(2\*\*32 - 1\), got 4294967296$"),
+        ("seed", 2**64, r"^seed: must be in .*got 18446744073709551616$"),
+        ("seed", 10**100, r"^seed: must be in .*got 10000000000000000000\.\.\. \(101 digits\)$"),
+        ("features.n_jobs", 10_000, r"^features\.n_jobs: must be <= 1024, got 10000$"),
         ("model.latent_dim", 0, "model.latent_dim: the latent size is set by the top-level"),
         ("model.name", "gan", "model.name: must be one of"),
         ("model.input", "video", "model.input: must be one of"),
@@ -190,6 +197,7 @@ def test_sizes_are_bounded(params, key, value, message):
 @pytest.mark.parametrize(
     ("key", "value"),
     [("features.sample_rate", 8000), ("features.sample_rate", 192000), ("latent_dim", 1024),
+     ("latent_dim", 2), ("seed", 0), ("seed", 2**32 - 1), ("features.n_jobs", 1024),
      ("features.n_mels", 1025), ("train.epochs", 100_000), ("train.lr", 10),
      ("features.max_seconds", 3600.0), ("features.max_seconds", 3.0)],
 )
@@ -228,8 +236,9 @@ def test_stage_stops_with_one_clear_line(params, tmp_path):
     """A stage given an invalid value exits 2 with one `error:` line naming the key."""
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(_edit(params, "latent_dim", -4)))
-    assert _stage_errors(bad) == [f"error: latent_dim: must be positive, got -4 (in {bad}: "
-                                  f"fix it, or `git checkout -- {bad}` for the committed value)"]
+    assert _stage_errors(bad) == [f"error: latent_dim: must be >= 2 (evaluate draws the latent "
+                                  f"space in 2-D), got -4 (in {bad}: fix it, or `git checkout "
+                                  f"-- {bad}` for the committed value)"]
 
 
 @pytest.mark.parametrize(("text", "message"), [

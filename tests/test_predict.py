@@ -187,6 +187,19 @@ def test_predict_csv(capsys, models, songs) -> None:
             expected["latent"])
 
 
+def test_csv_into_a_pipe_whose_reader_left_is_quiet(models, songs) -> None:
+    """`genrevae predict --format csv SONGS | head -c 10`: the reader is gone before the
+    rows come; predict stops as a Unix tool does (status 141, or 0), no traceback."""
+    paths = [str(songs["mono44"])] * 40
+    proc = subprocess.Popen([sys.executable, "-m", "genrevae.cli", "predict", *paths, "--model",
+                             str(models), "--format", "csv"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=600) in (0, 141)
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_unreadable_file_fails_but_good_songs_are_printed(capsys, models, songs,
                                                           cluster_ids) -> None:
     """A text file named .wav: exit status 1 and one `error:` line naming it, while the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,19 @@ from genrevae.config import load_config
 from genrevae.errors import GenreVAEError
 
 
+def _check_output(path: Path, option: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: a folder, or a file
+    in a folder that does not exist (a typo is not turned into a new tree of folders)."""
+    if path.is_dir():
+        raise GenreVAEError(f"{option} {path}: is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise GenreVAEError(f"{option} {path}: the folder {parent} {what}")
+
+
 def _cmd_params(args: argparse.Namespace) -> None:
+    _check_output(Path(args.output), "--output")
     path = compose_params(args.overrides, conf_dir=args.conf, output=args.output)
     print(f"wrote {path}")
 
@@ -75,9 +88,18 @@ def _non_negative_int(text: str) -> int:
     return _int_at_least(0, text)
 
 
+def _port(text: str) -> int:
+    value = _int_at_least(1, text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {value}")
+    return value
+
+
 def _cmd_compare(args: argparse.Namespace) -> None:
     from genrevae.compare import compare_figure, find_runs, format_table, headline_frame
 
+    if args.png:
+        _check_output(args.png, "--png")
     frame = headline_frame(find_runs(args.runs, last=args.last, experiment=args.experiment))
     if frame.empty:
         raise GenreVAEError(f"no finished runs in MLflow experiment {args.experiment!r}; run the "
@@ -117,7 +139,6 @@ def _cmd_check_clips(args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> None:
-    import os
     import shutil
 
     from genrevae import tracking
@@ -128,6 +149,19 @@ def _cmd_ui(args: argparse.Namespace) -> None:
         found = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
     except Exception as exc:  # an unreadable store: mlflow ui will say more
         raise tracking.tracking_error(uri, exc) from exc
+    if _port_taken(args.host, args.port):
+        # Only a UI that shows this very experiment (same id, creation time and artifact
+        # folder) is taken for ours; anything else there would be sent as our address.
+        if found is None:  # nothing to recognise our UI by
+            raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use; "
+                                "choose another port with --port")
+        if _served_experiment(args.host, args.port) != _identity(found):
+            raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use by "
+                                f"another program (not the MLflow UI of {uri}); choose "
+                                "another port with --port")
+        print(f"the MLflow UI of {uri} is already running; runs of {tracking.EXPERIMENT!r}, "
+              f"headline columns first:\n  {tracking.runs_page_url(base, found.experiment_id)}")
+        return
     if found is None:
         print(f"no runs yet in {uri} (run the pipeline first); the UI is at {base}")
     else:
@@ -141,6 +175,55 @@ def _cmd_ui(args: argparse.Namespace) -> None:
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     os.execve(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host,
                        "--port", str(args.port), "--workers", "1"], env)
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether a server listens on ``host:port`` (a bind as the UI's server makes fails)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise GenreVAEError(f"--host {host}: not an address of this machine ({exc})") from exc
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise GenreVAEError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
+                                ) from exc
+    return False
+
+
+def _identity(experiment) -> tuple:
+    return (str(experiment.experiment_id), int(experiment.creation_time or 0),
+            str(experiment.artifact_location))
+
+
+def _served_experiment(host: str, port: int) -> tuple | None:
+    """The identity of experiment ``genrevae`` as the MLflow server at ``host:port`` shows
+    it, or None when what listens there does not answer as one."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from genrevae import tracking
+
+    near = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    near = f"[{near}]" if ":" in near else near
+    query = urllib.parse.urlencode({"experiment_name": tracking.EXPERIMENT})
+    url = f"http://{near}:{port}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            exp = json.loads(answer.read())["experiment"]
+        return (str(exp["experiment_id"]), int(exp.get("creation_time") or 0),
+                str(exp["artifact_location"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,18 +318,33 @@ def build_parser() -> argparse.ArgumentParser:
         "project's tracking store (MLFLOW_TRACKING_URI, else ./mlflow.db).",
     )
     u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    u.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    u.add_argument("--port", type=_port, default=5000, help="port, 1..65535 (default: 5000)")
     u.set_defaults(func=_cmd_ui)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         args.func(args)
     except GenreVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:
+        _reader_gone()
+    try:  # what is still buffered goes now, while a closed pipe can be handled here
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> None:
+    """The reader of stdout left (`genrevae predict ... | head`): stop quietly, as a Unix
+    tool killed by SIGPIPE does (exit status 141), instead of a traceback. stdout is
+    pointed at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 if __name__ == "__main__":

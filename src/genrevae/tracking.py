@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import time
@@ -55,6 +57,26 @@ VIEW_KEY = "headline"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 # Tags by which a later run recognises a run whose process died before closing it.
 PID_TAG, HOST_TAG = "genrevae.pid", "genrevae.host"
+# The params logged under another name than their dotted key (see mlflow_params).
+RENAMED_TAG = "genrevae.renamed_params"
+# MLflow's rule for a param name (mlflow.utils.validation: _validate_param_name, on POSIX)
+# is these characters, at most MAX_NAME of them; "/" is also allowed there, but a name
+# holding one must not change under path normalisation, so a name written from user data
+# (a genre_map key) loses its slashes with the other characters.
+_NOT_IN_NAME = re.compile(r"[^\w.\- :]")
+MAX_NAME = 250
+MAX_VALUE = 6000
+# An unreachable tracking server: MLflow's defaults retry 7 times with a backoff doubling
+# from 2 s (about 4 min) and wait 120 s for each answer. These defaults (used unless the
+# variable is set) give up after about 30 s of retries (0 + 2 + 4 + 8 + 16 s, plus up to
+# 1 s of jitter each) and 10 s of silence per try.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+# Loggers that print a full traceback for a store error that MLflow then raises, and this
+# module turns into one line (tracking_error): their records say nothing more.
+_STORE_LOGGERS = ("mlflow.store.db.utils", "mlflow.store.tracking.sqlalchemy_store",
+                  "mlflow.store.db", "alembic", "sqlalchemy")
 
 
 def project_root() -> Path:
@@ -127,10 +149,42 @@ def git_state(root: Path, own: Iterable[str] = ()) -> dict[str, str]:
 
 
 def mlflow_client(uri: str) -> Any:
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy/pydantic deprecation chatter on import
         from mlflow.tracking import MlflowClient
+    for name in _STORE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return MlflowClient(tracking_uri=uri)
+
+
+def mlflow_params(params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The params tree as MLflow params: ``(params, renamed)``.
+
+    Keys are the dotted paths of :func:`flatten`; values are strings of at most MLflow's
+    6000 characters. A key MLflow would refuse, one holding a user's name (a
+    ``data.genre_map`` key such as ``"R&B"``), is logged under a name with each character
+    outside MLflow's set replaced by ``_`` (``data.genre_map.R_B``), shortened to 250
+    characters; where that name is taken, a hash of the key is appended. ``renamed`` maps
+    each such name back to its key (the run's ``genrevae.renamed_params`` tag)."""
+    flat = {k: str(v)[:MAX_VALUE] for k, v in flatten(params).items()}
+    valid = {k for k in flat if _mlflow_name(k) == k}
+    out = {k: flat[k] for k in sorted(valid)}
+    renamed: dict[str, str] = {}
+    for key in sorted(set(flat) - valid):
+        name = _mlflow_name(key)
+        if name in out:
+            digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            name = f"{_mlflow_name(key, MAX_NAME - 9)}-{digest}"
+        out[name] = flat[key]
+        renamed[name] = key
+    return out, renamed
+
+
+def _mlflow_name(key: str, limit: int = MAX_NAME) -> str:
+    name = _NOT_IN_NAME.sub("_", key)[:limit] or "_"
+    return "_" + name[1:] if name.startswith(".") else name
 
 
 def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:
@@ -237,10 +291,24 @@ def table_csv(metrics: Mapping[str, Any]) -> str:
 
 
 def tracking_error(uri: str, exc: Exception) -> TrackingError:
-    """One line: MLflow's messages can span many (a server's HTML error page, say)."""
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()),
-                type(exc).__name__)
+    """One line: MLflow's messages can span many (a server's HTML error page, say). For a
+    database error it is the database's own message ("attempt to write a readonly
+    database"), not SQLAlchemy's preamble about when it was raised."""
+    orig = next((e.orig for e in _causes(exc) if getattr(e, "orig", None) is not None), None)
+    source = orig if orig is not None else exc
+    text = next((line.strip() for line in str(source).splitlines() if line.strip()),
+                type(source).__name__)
     return TrackingError(f"MLflow tracking at {uri} failed: {text[:300]}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 @contextlib.contextmanager
@@ -343,6 +411,9 @@ def pipeline_run(
             PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **git, **(tags or {}),
         }
         start_ms = int((started if started is not None else time.time()) * 1000)
+        logged, renamed = mlflow_params(params)
+        if renamed:
+            all_tags[RENAMED_TAG] = json.dumps(renamed, ensure_ascii=False)[:8000]
         run_id = client.create_run(experiment_id, start_time=start_ms, run_name=name,
                                    tags={k: v for k, v in all_tags.items() if v}).info.run_id
     except Exception as exc:
@@ -351,7 +422,7 @@ def pipeline_run(
         with _as_tracking_error(uri):
             from mlflow.entities import Param
 
-            params_list = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
+            params_list = [Param(k, v) for k, v in sorted(logged.items())]
             for i in range(0, len(params_list), 100):
                 client.log_batch(run_id, params=params_list[i : i + 100])
             if dataset is not None:

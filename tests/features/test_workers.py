@@ -9,7 +9,12 @@ import soundfile as sf
 
 from genrevae.config import FeaturesConfig
 from genrevae.errors import AudioError
-from genrevae.features.workers import load_segments, resolve_jobs
+from genrevae.features.workers import (
+    WORKERS_PER_CORE,
+    available_cores,
+    load_segments,
+    resolve_jobs,
+)
 
 SR = 22050
 CFG = FeaturesConfig(sample_rate=SR, segment_seconds=1.0, n_fft=2048, hop_length=512,
@@ -33,10 +38,13 @@ def test_load_segments_refuses_clip_shorter_than_a_segment(clips):
         load_segments(clips / "tiny.wav", CFG)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 3, 7])
-def test_resolve_jobs_positive_is_kept(n_jobs):
-    """A positive n_jobs is used as is."""
-    assert resolve_jobs(n_jobs) == n_jobs
+@pytest.mark.parametrize("n_jobs", [1, 3, 7, 1024])
+def test_resolve_jobs_positive_is_kept_up_to_two_per_core(n_jobs):
+    """A positive n_jobs is used as is, up to WORKERS_PER_CORE workers per usable core: a
+    large value does not start a process per track."""
+    cap = WORKERS_PER_CORE * available_cores()
+    assert resolve_jobs(n_jobs) == min(n_jobs, cap)
+    assert resolve_jobs(1024) == cap
 
 
 def test_resolve_jobs_zero_means_available_cores():

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from genrevae.config.build import SAMPLE_RATE_RANGE, at_most, build, fail, non_negative, positive
+from genrevae.config.build import SAMPLE_RATE_RANGE, at_most, build, fail
 from genrevae.config.data import (
     AUDIO_SOURCES,
     DATA_SOURCES,
@@ -48,6 +48,7 @@ from genrevae.config.features import (
 from genrevae.config.model import (
     CONDITION_LABELS,
     MAX_LATENT_DIM,
+    MIN_LATENT_DIM,
     MODEL_INPUTS,
     ModelConfig,
     TrainConfig,
@@ -56,6 +57,8 @@ from genrevae.config.paths import PathsConfig
 from genrevae.devices import DEVICES
 from genrevae.errors import ConfigError
 from genrevae.models.names import MODEL_NAMES
+
+MAX_SEED = 2**32 - 1
 
 __all__ = [
     "AUDIO_SOURCES", "AUDIO_TRANSFORMS", "CLUSTER_ALGORITHMS", "CONDITION_LABELS",
@@ -134,15 +137,40 @@ def validate(cfg: Config) -> None:
     """Check value ranges and cross-field rules; raise :class:`ConfigError` on the first.
 
     Finiteness of every float is checked earlier, when the value is read (``build``)."""
-    non_negative("seed", cfg.seed)
-    positive("latent_dim", cfg.latent_dim)
+    # NumPy (and so every seeded library) takes seeds of 32 bits; a larger one would pass
+    # here and stop the first stage that seeds.
+    if not 0 <= cfg.seed <= MAX_SEED:
+        fail("seed", f"must be in 0..{MAX_SEED} (2**32 - 1), got {_short(cfg.seed)}")
+    # evaluate draws the latent space in 2-D (PCA, t-SNE): one dimension cannot be drawn.
+    if cfg.latent_dim < MIN_LATENT_DIM:
+        fail("latent_dim", f"must be >= {MIN_LATENT_DIM} (evaluate draws the latent space in "
+                           f"2-D), got {_short(cfg.latent_dim)}")
     at_most("latent_dim", cfg.latent_dim, MAX_LATENT_DIM)
     # In this order: a params file with several faults is refused for the first of them,
     # the same one whichever stage reads it.
     for section in (cfg.data, cfg.features, cfg.lyrics, cfg.fuse, cfg.evaluate, cfg.model,
                     cfg.train, cfg.cluster):
         section.check()
+    _check_paths(cfg.paths)
     _check_across(cfg)
+
+
+def _check_paths(paths: PathsConfig) -> None:
+    """Every output path names a file or folder: an empty one would be the working folder
+    itself, and a control character (a newline) breaks the tables and dvc.lock that
+    record paths one a line."""
+    for name, value in dataclasses.asdict(paths).items():
+        if not value.strip():
+            fail(f"paths.{name}", "must be a path, got an empty string")
+        bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            fail(f"paths.{name}", f"must not hold control characters, got {bad!r} in {value!r}")
+
+
+def _short(value: int) -> str:
+    """An integer as typed, or its first digits when it runs on (a line stays a line)."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
 
 
 def _check_across(cfg: Config) -> None:

@@ -60,6 +60,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             fail(key, f"expected a mapping, got {value!r}")
+        for k in value:
+            _coerce(str, str(k), f"{key} key {str(k)!r}")
         return {str(k): _coerce(str, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -86,6 +88,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             fail(key, f"expected a string, got {value!r}")
+        # No path, name or pattern holds one; the OS refuses it in a path with a traceback.
+        if "\x00" in value:
+            fail(key, f"must not hold a NUL character, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in a section module
 

@@ -30,6 +30,9 @@ MAX_N_FFT = 65536
 # features.max_seconds: extraction decodes what it reads of a track at once, so a worker's
 # memory grows with it (benchmarks/README.md, "Long tracks").
 MAX_TRACK_SECONDS = 3600.0
+# features.n_jobs: an upper bound that catches a typo (10000) before it is asked for; the
+# workers actually started are fewer still (genrevae.features.workers.resolve_jobs).
+MAX_N_JOBS = 1024
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class FeaturesConfig:
     hop_length: int
     n_mels: int
     n_mfcc: int
-    # Worker processes for extraction; 0 means one per CPU core.
+    # Worker processes for extraction; 0 means one per CPU core. At most MAX_N_JOBS, and
+    # never more than the tracks left to extract or twice the cores.
     n_jobs: int
     # Where the spectral work runs: cpu (numpy + numba), cuda (torch, batched on the GPU)
     # or auto (cuda when torch sees one). Values agree within 1e-4 relative.
@@ -70,6 +74,7 @@ class FeaturesConfig:
                                          f"features.segment_seconds ({self.segment_seconds:g}), "
                                          f"got {self.max_seconds:g}")
         non_negative("features.n_jobs", self.n_jobs)
+        at_most("features.n_jobs", self.n_jobs, MAX_N_JOBS)
         one_of("features.device", self.device, DEVICES)
         one_of("features.engine", self.engine, ENGINES)
         if self.engine == "dask" and self.device != "cpu":

@@ -13,7 +13,9 @@ MODEL_INPUTS = ("audio", "lyrics", "hybrid", "mel")
 # Labels a cvae may be conditioned on.
 CONDITION_LABELS = ("language", "source")
 # Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why). MAX_LATENT_DIM bounds the
-# top-level latent_dim, which the model section takes its latent size from.
+# top-level latent_dim, which the model section takes its latent size from; its lower
+# bound is what evaluate's 2-D drawings of the latent space need.
+MIN_LATENT_DIM = 2
 MAX_LATENT_DIM = 1024
 MAX_HIDDEN_WIDTH = 16384
 MAX_CONV_CHANNELS = 4096

@@ -5,6 +5,7 @@ into segments, with a bounded read-ahead on threads for the GPU path."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -17,12 +18,29 @@ from genrevae.data.audio import check_samples, cut_segments, load_audio
 from genrevae.errors import AudioError
 from genrevae.features.audio import batch_features
 
+log = logging.getLogger(__name__)
+
+# Workers are single-threaded and CPU-bound; a second one per core covers the time a worker
+# waits on the disk, and more only add memory (each holds a decoded track and its arrays).
+WORKERS_PER_CORE = 2
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 
 def resolve_jobs(n_jobs: int) -> int:
-    """``0`` means one worker per available core."""
-    if n_jobs > 0:
-        return n_jobs
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The worker processes to start for ``features.n_jobs``: ``0`` means one per available
+    core, and any value is capped at ``WORKERS_PER_CORE`` per core (the caller caps it
+    further at the number of tracks to extract)."""
+    cores = available_cores()
+    if n_jobs <= 0:
+        return cores
+    cap = WORKERS_PER_CORE * cores
+    if n_jobs > cap:
+        log.info("features.n_jobs=%d: starting %d workers (%d per core on %d cores)", n_jobs,
+                 cap, WORKERS_PER_CORE, cores)
+    return min(n_jobs, cap)
 
 
 def tune_allocator() -> None:
