@@ -276,6 +276,27 @@ def test_tampered_model_is_refused_in_one_line(capsys, store, songs, change, why
         shutil.move(backup, data)
 
 
+def test_a_model_that_cannot_predict_from_audio_is_not_logged(store, tiny_composed) -> None:
+    """A lyrics-only model: evaluate's run says why in a tag, and no version is added."""
+    from genrevae.registry import NOT_LOGGED_TAG, log_model
+    from genrevae.tracking import pipeline_run
+
+    root = store.root / "lyrics"
+    p = copy.deepcopy(tiny_composed)
+    p["model"]["input"] = "lyrics"
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    for part in ("data/prepared", "data/features"):
+        shutil.copytree(store.a / part, root / part)
+    _run(root, ("train",))
+    before = len(store.client.search_model_versions(f"name = '{MODEL_NAME}'"))
+    with pipeline_run(params={"model": {"input": "lyrics"}}) as run:
+        assert log_model(run, root / "models" / "model.pt",
+                         store.a / "models" / "probe.json") is None
+    assert "reads lyrics only" in store.client.get_run(run.run_id).data.tags[NOT_LOGGED_TAG]
+    assert len(store.client.search_model_versions(f"name = '{MODEL_NAME}'")) == before
+
+
 # ---------------------------------------------------------------- over HTTP
 
 

@@ -134,7 +134,8 @@ def log_model(run: tracking.PipelineRun, model_path: str | Path,
             _store(run.uri):
         bundle = Path(tmp) / BUNDLE
         try:
-            digests = write_bundle(Path(model_path), Path(probe_path), bundle)
+            song = example_song()
+            digests = write_bundle(Path(model_path), Path(probe_path), bundle, example=song)
         except DataError as exc:
             if isinstance(exc, ArtifactError):
                 raise
@@ -148,7 +149,7 @@ def log_model(run: tracking.PipelineRun, model_path: str | Path,
         import pandas as pd
         from mlflow.models import Model
 
-        example = pd.DataFrame({"audio": [example_song()], "name": ["example.wav"]})
+        example = pd.DataFrame({"audio": [song], "name": ["example.wav"]})
         experiment_id = run.client.get_run(run.run_id).info.experiment_id
         with _fluent_at(run.uri, experiment_id):
             info = Model.log(artifact_path=None, name=ARTIFACT, flavor=mlflow.pyfunc,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genrevae.errors import ArtifactError
+from genrevae.errors import ArtifactError, DataError, GenreVAEError
 from genrevae.io import save_json
 from genrevae.predict import MODEL_FILE, PROBE_FILE, Predictor
 
@@ -42,13 +42,29 @@ def digests(folder: Path) -> dict[str, str]:
     return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def write_bundle(model_path: Path, probe_path: Path, out: Path) -> dict[str, str]:
+def write_bundle(model_path: Path, probe_path: Path, out: Path, *,
+                 example: bytes | None = None) -> dict[str, str]:
     """Copy the model and probe into the new folder ``out`` with the input transform (the
-    checkpoint's record of scalers and feature settings) as JSON; returns the digests."""
+    checkpoint's record of scalers and feature settings) as JSON; returns the digests.
+
+    Raises DataError (not ArtifactError) for a model that cannot predict from audio:
+    Predictor refuses it, or it fails on the song ``example``."""
     out.mkdir(parents=True)
     shutil.copyfile(model_path, out / MODEL_FILE)
     shutil.copyfile(probe_path, out / PROBE_FILE)
-    predictor = Predictor(out)  # refuses a bundle predict could not use, before logging it
+    predictor = Predictor(out)
+    if example is not None:
+        from genrevae.serving.payload import predict_bytes
+
+        try:
+            predict_bytes(predictor, example, "example.wav")
+        except ArtifactError:
+            raise
+        # A model fit on a feature table (data=features_table) has inputs that predict's
+        # own features do not match; whatever the cause, such a model is not served.
+        except (GenreVAEError, ValueError, RuntimeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise DataError(f"this model cannot predict from audio ({first[:200]})") from exc
     save_json(out / TRANSFORM_FILE, predictor.transform.record())
     return digests(out)
 
