@@ -1,7 +1,8 @@
 """Stage `evaluate`: the latent space against the baselines (PCA and whitened PCA of the
 same dimension, the raw model input) for every clustering, per segment and per track, and
 for a linear probe; what the lyrics alone give away; the model's own diagnostics; the
-plots; from these the headline; all logged as one MLflow run."""
+plots; from these the headline; all logged as one MLflow run, with the model as a
+registered MLflow model (:mod:`genrevae.registry`)."""
 
 
 from __future__ import annotations
