@@ -30,6 +30,10 @@ def _cmd_params(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+# The provenance in the CSV's last columns (the genres are the p_ columns' names).
+MODEL_COLUMNS = ("run", "version", "data", "trained")
+
+
 def _default_model_dir() -> Path:
     """The folder of ``paths.model`` in ./params.yaml (the last `dvc repro`), else models/."""
     try:
@@ -43,10 +47,13 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     import logging
 
     from genrevae.io import to_json
-    from genrevae.predict import Predictor
+    from genrevae.registry import open_model
+    from genrevae.serving.bundle import synthetic_warning
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    predictor = Predictor(args.model or _default_model_dir(), condition=args.condition)
+    predictor, info = open_model(args.model or _default_model_dir(), condition=args.condition)
+    if (warning := synthetic_warning(info)) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     results, failed = [], 0
     for song in args.songs:
         try:
@@ -55,17 +62,20 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
     if args.format == "json":
-        sys.stdout.write(to_json([r.as_dict() for r in results], ascii_only=False) + "\n")
+        sys.stdout.write(to_json([{**r.as_dict(), "model": info} for r in results],
+                                 ascii_only=False) + "\n")
     else:
         classes = predictor.probe["classes"]
         dim = predictor.model.latent_dim
         writer = csv.writer(sys.stdout)
         writer.writerow(["track", "top_genre", "nearest_cluster", "n_segments",
-                         *[f"p_{c}" for c in classes], *[f"z{i}" for i in range(dim)]])
+                         *[f"p_{c}" for c in classes], *[f"z{i}" for i in range(dim)],
+                         *[f"model_{k}" for k in MODEL_COLUMNS]])
         for r in results:
             writer.writerow([r.path, r.top, "" if r.nearest_cluster is None else r.nearest_cluster,
                              r.n_segments,
-                             *[r.probabilities[c] for c in classes], *r.latent])
+                             *[r.probabilities[c] for c in classes], *r.latent,
+                             *["" if info[k] is None else info[k] for k in MODEL_COLUMNS]])
     if failed:
         sys.exit(1)
 
@@ -226,6 +236,54 @@ def _served_experiment(host: str, port: int) -> tuple | None:
         return None
 
 
+def _cmd_promote(args: argparse.Namespace) -> None:
+    from genrevae.registry import MODEL_NAME, promote
+
+    run, version = promote(args.run, args.alias)
+    print(f"{MODEL_NAME}@{args.alias} -> version {version.version} (run {run.info.run_name}, "
+          f"{run.info.run_id})")
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+    import os
+    import shutil
+
+    from genrevae import tracking
+    from genrevae.registry import is_uri, open_model
+    from genrevae.serving.bundle import describe, synthetic_warning
+    from genrevae.serving.payload import MAX_MB_ENV
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not is_uri(args.model):
+        raise GenreVAEError(f"--model {args.model!r}: expected models:/... or runs:/...")
+    # Checked here first, so a tampered or missing model is one line, not a server traceback.
+    _, info = open_model(args.model)
+    print(describe(info), flush=True)
+    if (warning := synthetic_warning(info)) is not None:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    beside = Path(sys.executable).with_name("mlflow")
+    mlflow = str(beside) if beside.is_file() else shutil.which("mlflow")
+    if mlflow is None:
+        raise GenreVAEError("the mlflow command is not on PATH (activate .venv)")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri(),
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if args.max_mb is not None:
+        env[MAX_MB_ENV] = str(args.max_mb)
+    os.execve(mlflow, [mlflow, "models", "serve", "-m", args.model, "--env-manager", "local",
+                       "-h", args.host, "-p", str(args.port), "-w", "1"], env)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrevae",
@@ -254,8 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
         "coordinates. Uses the artifacts of the last `dvc repro` by default.",
     )
     q.add_argument("songs", nargs="+", metavar="SONG", help="audio files")
-    q.add_argument("--model", type=Path, default=None,
-                   help="folder with model.pt and probe.json (default: that of paths.model)")
+    q.add_argument("--model", default=None,
+                   help="folder with model.pt and probe.json (default: that of paths.model), "
+                   "or an MLflow model: models:/genrevae@champion, models:/genrevae/3, "
+                   "runs:/RUN_ID/model")
     q.add_argument("--format", choices=("json", "csv"), default="json",
                    help="output format (default: json)")
     q.add_argument("--condition", default=None,
@@ -320,6 +380,36 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     u.add_argument("--port", type=_port, default=5000, help="port, 1..65535 (default: 5000)")
     u.set_defaults(func=_cmd_ui)
+
+    r = sub.add_parser(
+        "promote",
+        help="set the registered model alias champion on a run's model version",
+        description="Point the alias (default: champion) of the registered model genrevae at "
+        "the version that RUN logged, so models:/genrevae@champion (predict --model, serve) "
+        "names it.",
+    )
+    r.add_argument("run", metavar="RUN",
+                   help="a run name (a DVC experiment's name for `dvc exp run`) or run id")
+    r.add_argument("--alias", default="champion", help="the alias to set (default: champion)")
+    r.set_defaults(func=_cmd_promote)
+
+    s = sub.add_parser(
+        "serve",
+        help="serve a registered model over HTTP (mlflow models serve, on 127.0.0.1)",
+        description="Check the model's files against the digests in the tracking store, then "
+        "run `mlflow models serve --env-manager local` on it. POST /invocations with JSON "
+        '{"dataframe_records": [{"audio": "<base64 of the song file>", "name": "song.mp3"}]} '
+        "answers per song what `genrevae predict` prints. See docs/serving.md.",
+    )
+    s.add_argument("--model", default="models:/genrevae@champion",
+                   help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model "
+                   "(default: models:/genrevae@champion)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=_port, default=5001, help="port, 1..65535 (default: 5001)")
+    s.add_argument("--max-mb", type=_positive_float, default=None,
+                   help="largest song accepted, in MB (default: GENREVAE_MAX_PAYLOAD_MB, else 100)")
+    s.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,7 +1,8 @@
 """Stage `evaluate`: the latent space against the baselines (PCA and whitened PCA of the
 same dimension, the raw model input) for every clustering, per segment and per track, and
 for a linear probe; what the lyrics alone give away; the model's own diagnostics; the
-plots; from these the headline; all logged as one MLflow run."""
+plots; from these the headline; all logged as one MLflow run, with the model as a
+registered MLflow model (:mod:`genrevae.registry`)."""
 
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genrevae import plots, tracking
+from genrevae import plots, registry, tracking
 from genrevae.config import Config, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
@@ -39,6 +40,7 @@ from genrevae.model_input import InputTransform, ModelInput, load_model_input
 from genrevae.models.base import LatentModel
 from genrevae.models.checkpoint import load_model
 from genrevae.runlog import pipeline_started
+from genrevae.serving.bundle import PROVENANCE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def run(cfg: Config, params: dict[str, Any]) -> None:
         view=tracking.headline_view(KEYS, params=["latent_dim"], tags=["model", "input"]),
     ) as run:
         evaluate(cfg, run, manifest)
+        registry.log_model(run, cfg.paths.model, cfg.paths.probe)
 
 
 def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> None:
@@ -98,8 +101,11 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
                     diagnostics=diag, best_epoch=train["best_epoch"])
     save_json(cfg.paths.eval_metrics, metrics)
     save_json(cfg.paths.headline, head)
-    save_json(cfg.paths.probe, predictor_payload(probes["latent"], reps["latent"],
-                                                 assignments, cfg.evaluate.target))
+    save_json(cfg.paths.probe, {
+        **predictor_payload(probes["latent"], reps["latent"], assignments, cfg.evaluate.target),
+        # What `genrevae predict` and the served model report as their provenance.
+        PROVENANCE_KEY: {"run": run.name, "run_id": run.run_id, "data": cfg.data.name,
+                         "trained": _iso(pipeline_started())}})
     log.info("test split:\n%s", summary_table(results).round(3).to_string(index=False))
     log.info("active units %d/%d, KL %.2f, test reconstruction MSE %.3f", diag["active_units"],
              diag["latent_dim"], diag["kl"], diag["recon_mse"])
@@ -114,6 +120,12 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
                table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
                artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
                           cfg.paths.headline])
+
+
+def _iso(seconds: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def _leakage(cfg: Config, manifest: pd.DataFrame, seg: pd.DataFrame) -> dict:
