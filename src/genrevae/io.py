@@ -8,6 +8,7 @@ leaves a half-written artifact.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -216,6 +217,12 @@ def _escape_column(column: pd.Series) -> pd.Series:
         else column
 
 
+def _holds_cr(frame: pd.DataFrame) -> bool:
+    texts = [frame[c] for c in frame.columns if _holds_text(frame[c])]
+    return any("\r" in str(c) for c in frame.columns) or any(
+        column.map(lambda v: isinstance(v, str) and "\r" in v).any() for column in texts)
+
+
 def _unescape_column(column: pd.Series) -> pd.Series:
     if not _holds_text(column):
         return column
@@ -228,8 +235,12 @@ def save_csv(path: str | Path, frame: pd.DataFrame) -> None:
     escaped (:func:`spreadsheet_text`), and :func:`load_csv` undoes it."""
     safe = frame.apply(_escape_column) if len(frame.columns) else frame
     safe = safe.rename(columns=spreadsheet_text)  # a metadata table's column names too
+    # The csv module quotes a field holding "\n" but not one holding a lone "\r" (lyrics
+    # from a Windows table), which readers then take for a line end: such a table has
+    # every text quoted.
+    quoting = csv.QUOTE_NONNUMERIC if _holds_cr(safe) else csv.QUOTE_MINIMAL
     with atomic_path(path) as tmp:
-        safe.to_csv(tmp, index=False)
+        safe.to_csv(tmp, index=False, quoting=quoting)
 
 
 def load_csv(path: str | Path, *, text: Any = None) -> pd.DataFrame:

@@ -290,8 +290,9 @@ def build_features_table(
     if not path.is_file():
         raise DataError(f"{path}: feature table not found")
     try:
-        # Names and labels stay text: labels 0/1/2 are genres, and `001` is not `1`.
-        raw = pd.read_csv(path, encoding="utf-8-sig",
+        # Names and labels stay text: labels 0/1/2 are genres, `001` is not `1`, and only
+        # an empty cell is missing (a genre "NA" is a genre).
+        raw = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""],
                           dtype={"filename": str, cfg.label_column: str})
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: cannot read the feature table ({exc})") from exc
