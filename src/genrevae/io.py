@@ -209,24 +209,30 @@ def _holds_text(column: pd.Series) -> bool:
     return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
 
 
-def _escape_column(column: pd.Series) -> pd.Series:
+def _texts_where(column: pd.Series, test: str, *args: Any, **kwargs: Any) -> pd.Series:
+    """Vectorised ``str.<test>(*args)`` on ``column``'s text cells; False elsewhere (numbers,
+    booleans, missing values, a column with no text at all)."""
     if not _holds_text(column):
-        return column  # numbers and booleans cannot start a formula
-    risky = column.map(lambda v: isinstance(v, str) and v.startswith((*FORMULA_STARTS, ESCAPE)))
-    return column.where(~risky.astype(bool), ESCAPE + column.astype(str)) if risky.any() \
-        else column
+        return pd.Series(False, index=column.index)
+    try:
+        hits = getattr(column.str, test)(*args, **kwargs)
+    except AttributeError:  # an object column that holds no string
+        return pd.Series(False, index=column.index)
+    return hits.fillna(False).astype(bool)
+
+
+def _escape_column(column: pd.Series) -> pd.Series:
+    risky = _texts_where(column, "startswith", (*FORMULA_STARTS, ESCAPE))
+    return column.where(~risky, ESCAPE + column.astype(str)) if risky.any() else column
 
 
 def _holds_cr(frame: pd.DataFrame) -> bool:
-    texts = [frame[c] for c in frame.columns if _holds_text(frame[c])]
     return any("\r" in str(c) for c in frame.columns) or any(
-        column.map(lambda v: isinstance(v, str) and "\r" in v).any() for column in texts)
+        _texts_where(frame[c], "contains", "\r", regex=False).any() for c in frame.columns)
 
 
 def _unescape_column(column: pd.Series) -> pd.Series:
-    if not _holds_text(column):
-        return column
-    quoted = column.map(lambda v: isinstance(v, str) and v.startswith(ESCAPE)).astype(bool)
+    quoted = _texts_where(column, "startswith", ESCAPE)
     return column.where(~quoted, column.str[1:]) if quoted.any() else column
 
 
