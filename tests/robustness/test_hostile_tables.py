@@ -464,6 +464,13 @@ def numeric_pipeline(tmp_path_factory, tiny_composed) -> Path:
     p["data"].update(name="folder", root=str(root / "music"), lyrics=str(root / "lyrics.csv"),
                      synthetic=None)
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _run_pipeline(root)
+    return root
+
+
+def _run_pipeline(root: Path) -> None:
+    """Every stage's ``run`` in-process in ``root`` on its params.yaml (as
+    tests/test_predict.py runs them), the tracking store in ``root``."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     with pytest.MonkeyPatch.context() as mp, contextlib.chdir(root):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
@@ -473,7 +480,6 @@ def numeric_pipeline(tmp_path_factory, tiny_composed) -> Path:
                 run_inline(stage, "params.yaml")
         finally:
             torch.use_deterministic_algorithms(deterministic)
-    return root
 
 
 def test_numeric_genres_run_to_evaluate_and_stay_apart(numeric_pipeline):
@@ -503,3 +509,22 @@ def test_formula_file_names_resolve_after_the_round_trip(numeric_pipeline):
     # t3's only row names folder 0: the other folders' t3 get no lyrics
     assert manifest.loc["0/t3", "lyrics"] is not None
     assert [manifest.loc[f"{g}/t3", "lyrics"] for g in ("1", "2", "001")] == [None] * 3
+
+
+def test_feature_table_with_numeric_labels_runs_to_evaluate(tmp_path, tiny_composed):
+    """data=features_table with labels 0, 1, 2 and 001 (read as numbers, they crashed the
+    probe: "Unknown label type") runs prepare to evaluate, in-process, four genres apart."""
+    labels = ["0", "1", "2", "001"]
+    names = [f"{label}x.{i:05d}.wav" for label in labels for i in range(8)]
+    table = _feature_table(names, [n.split("x")[0] for n in names])
+    table[FEATURES] += np.repeat(np.arange(len(labels)), 8)[:, None]  # genres apart
+    table.to_csv(tmp_path / "table.csv", index=False)
+    p = copy.deepcopy(tiny_composed)
+    p["data"].update(name="features_table", root=str(tmp_path / "table.csv"), synthetic=None)
+    p["model"]["input"] = "audio"  # a feature table holds no mel spectrogram and no lyrics
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _run_pipeline(tmp_path)
+    cfg = load_config(tmp_path / "params.yaml")
+    assert json.loads((tmp_path / cfg.paths.eval_metrics).read_text())["data"]["n_genres"] == 4
+    probe = json.loads((tmp_path / cfg.paths.probe).read_text())
+    assert sorted(probe["classes"]) == sorted(labels)
