@@ -32,6 +32,7 @@ from genrevae.io import (
     save_csv,
     save_json,
     save_npy,
+    spreadsheet_text,
     to_json,
 )
 from genrevae.predict import Prediction
@@ -66,6 +67,29 @@ def test_csv_round_trip_keeps_ids_as_strings(tmp_path):
     back = load_csv(tmp_path / "t.csv")
     assert back["track_id"].tolist() == ["001", "NA"]
     assert back["lyrics"].isna().tolist() == [True, False]
+
+
+def test_label_columns_that_look_like_numbers_come_back_as_text(tmp_path):
+    """Genre `001` stays `001` (not the number 1), in any table and in the manifest."""
+    frame = pd.DataFrame({"track_id": ["1", "001"], "genre": ["001", "1"], "split": ["0", "1"],
+                          "path": ["0", "1"], "language": ["1", "2"], "source": ["0", "0"],
+                          "lyrics": ["1", None], "duration_s": [3.0, 4.0], "extra": ["07", "8"]})
+    save_csv(tmp_path / "m.csv", frame)
+    table = load_csv(tmp_path / "m.csv")
+    assert table["genre"].tolist() == ["001", "1"] and table["split"].tolist() == ["0", "1"]
+    manifest = load_manifest(tmp_path / "m.csv")
+    assert manifest["extra"].tolist() == ["07", "8"]  # a metadata column: text in the manifest
+    assert manifest["duration_s"].tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("text", ["=cmd.wav", "-1.wav", "+1", "@a", "\tx", "\rx", "'q", "''q"])
+def test_formula_text_is_escaped_in_the_file_and_restored_on_read(tmp_path, text):
+    save_csv(tmp_path / "t.csv", pd.DataFrame({"path": [text, "plain"], "n": [-1.5, 2.0]}))
+    raw = (tmp_path / "t.csv").read_bytes().decode("utf-8")  # as written: CRs kept
+    assert spreadsheet_text(text) == "'" + text and ("'" + text) in raw
+    assert "-1.5" in raw  # numbers are not text
+    back = load_csv(tmp_path / "t.csv")
+    assert back["path"].tolist() == [text, "plain"] and back["n"].tolist() == [-1.5, 2.0]
 
 
 def test_promote_file_replaces_the_target_and_keeps_the_source(tmp_path):

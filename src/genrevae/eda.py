@@ -22,6 +22,29 @@ from genrevae.io import atomic_path, has_lyrics
 from genrevae.plots import save_figure
 
 _WORD = re.compile(r"[\w\u0980-\u09FF]+")
+# Characters a name may hold that would break a Markdown table: line breaks (a genre folder
+# named with a newline would become two rows), other control characters, the cell
+# separator and the escape character itself.
+_MD_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029|\\]")
+_MD_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "|": "\\|", "\\": "\\\\"}
+
+
+def md_text(value: object) -> object:
+    """A text as it can stand in one Markdown table cell or line: line breaks and control
+    characters written as escapes (``\\n``), ``|`` and ``\\`` escaped; other values as
+    they are."""
+    if not isinstance(value, str):
+        return value
+    return _MD_UNSAFE.sub(lambda m: _MD_NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"), value)
+
+
+def md_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell and column name passed through :func:`md_text`."""
+    out = frame.rename(columns=lambda c: md_text(str(c)))
+    for column in out.columns[[out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype)
+                               for c in out.columns]]:
+        out[column] = out[column].map(md_text)
+    return out
 
 
 def _bar(series: pd.Series, path: Path, *, title: str, xlabel: str = "", ylabel: str = "count",
@@ -146,13 +169,15 @@ def write_eda(
         written.append(path)
 
     def table(frame: pd.DataFrame) -> str:
-        return frame.to_markdown(index=False, floatfmt=".3g") if len(frame) else "_none_"
+        return md_frame(frame).to_markdown(index=False, floatfmt=".3g") if len(frame) \
+            else "_none_"
 
     lines = [
         "# Exploratory data analysis",
         "",
         f"{len(m)} tracks in {m['genre'].nunique()} genres and {m['language'].nunique()} "
-        f"language(s) from {', '.join(sorted(m['source'].unique()))}; {len(segments)} segments; "
+        f"language(s) from {md_text(', '.join(sorted(m['source'].unique())))}; "
+        f"{len(segments)} segments; "
         f"{len(rejected)} files left out.",
         "",
         "## Tracks per genre and language",

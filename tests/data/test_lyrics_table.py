@@ -171,7 +171,8 @@ def table(tmp_path) -> pd.DataFrame:
 
 @pytest.mark.parametrize(("keys", "lyrics"), [
     (("bangla/song_1", "song_1"), "one"),          # full relative key
-    (("folk/song_1", "song_1"), "one"),            # unique stem
+    (("song_1",), "one"),                          # unique stem; the track names no folder
+    (("folk/song_1", "song_1"), None),             # the row names another folder
     (("Bangla\\Song_1.WAV",), "one"),              # normalised before matching
     (("english/song_2.flac",), "two"),
     (("english/dup", "dup"), "dup e"),             # full key beats an ambiguous stem
@@ -180,8 +181,8 @@ def table(tmp_path) -> pd.DataFrame:
     ((), None),
 ])
 def test_join_by_key_then_unique_stem(table, keys, lyrics):
-    """A track matches a table row by its full key or, failing that, a stem unique in the
-    table; otherwise it gets None."""
+    """A track matches a table row by its full key or, failing that, the one row with its
+    file name whose folders agree with the track's; otherwise it gets None."""
     joined = join_lyrics(table, [keys])
     assert joined["lyrics"].tolist() == [lyrics]
     if lyrics is None:
@@ -222,7 +223,8 @@ def lyric_folder(tmp_path_factory, params) -> sources.Prepared:
     """A folder source: 12 pop tracks by 6 artists (2 each) and 3 rock tracks, with a
     lyrics table (BOM, mixed-case keys, other extensions) that gives artists and languages
     for the pop tracks and two of the rock tracks, one with an empty artist cell and one
-    with an empty language cell."""
+    with an empty language cell, and a row of the third rock track's name in another
+    folder, which joins nothing."""
     tmp = tmp_path_factory.mktemp("lyrics_folder")
     root = tmp / "songs"
     for i in range(12):
@@ -231,7 +233,8 @@ def lyric_folder(tmp_path_factory, params) -> sources.Prepared:
         _clip(root / "rock" / f"r{i:02d}.wav")
     rows = [[f"POP/t{i:02d}.mp3", f"artist {i // 2}", "bangla" if i % 2 else "english",
              f"pop lyrics {i}"] for i in range(12)]
-    rows.append(["elsewhere\\r01.mp3", "", "Bangla", "rock lyrics"])  # joined by unique stem
+    rows.append(["r01.mp3", "", "Bangla", "rock lyrics"])  # no folder: joined by unique name
+    rows.append(["elsewhere\\r00.mp3", "X", "Bangla", "not rock"])  # another folder: no join
     rows.append(["rock/r02.flac", "Solo", "", "more rock"])
     table = _write(tmp / "lyrics.csv", ["filename", "artist", "language", "lyrics"], rows, bom=True)
     cfg = _data_cfg(params, name="folder", root=str(root), lyrics=str(table), language="english")
@@ -331,11 +334,11 @@ def test_shared_table_keeps_scripts_and_lines(hblm):
 
 
 def test_shared_table_joins_by_stem(hblm):
-    """Song numbers are unique across languages, so a bare stem or another folder still
-    finds its song."""
+    """Song numbers are unique across languages, so a bare stem finds its song, written
+    any way; a track in a folder other than the row's does not."""
     _, table = hblm
-    joined = join_lyrics(table, [("bangla/song_1",), ("song_1",), ("Music\\Song_51.MP3",),
-                                 ("song_101",)])
-    assert joined["language"].tolist() == ["bangla", "bangla", "english", None]
+    joined = join_lyrics(table, [("bangla/song_1",), ("song_1",), ("Song_51.MP3",),
+                                 ("song_101",), ("Music\\Song_51.MP3",)])
+    assert joined["language"].tolist() == ["bangla", "bangla", "english", None, None]
     assert joined["lyrics"].iloc[0] == joined["lyrics"].iloc[1]
     assert joined["lyrics"].iloc[2] == table.set_index("key").loc["english/song_51", "lyrics"]

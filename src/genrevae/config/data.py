@@ -3,8 +3,9 @@ corpus generator; each dataclass validates its own keys."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+import regex
 
 from genrevae.config.build import SAMPLE_RATE_RANGE, at_most, fail, in_range, one_of, positive
 from genrevae.data.split_lists import NAMED_SPLITS, RANDOM, list_folder
@@ -116,8 +117,10 @@ class DataConfig:
         self.fractions.check()
         self._check_split()
         try:
-            pattern = re.compile(self.clip_pattern)
-        except re.error as exc:
+            # The engine prepare matches it with (genrevae.data.clips.match_clip), which
+            # can stop a pattern that backtracks without end.
+            pattern = regex.compile(self.clip_pattern)
+        except (regex.error, TypeError, ValueError) as exc:
             fail("data.clip_pattern", f"not a regular expression ({exc})")
         if "song" not in pattern.groupindex:
             fail("data.clip_pattern", "needs a named group (?P<song>...)")

@@ -239,6 +239,16 @@ def check_samples(data: np.ndarray, path: str | Path, *, whole: bool = True) -> 
     return peak
 
 
+def seconds_below(seconds: float, limit: float) -> str:
+    """``seconds`` (less than ``limit``) with as many decimals as it takes to read as less:
+    2.999 s against a 3-s segment is "2.999", never "3.00"."""
+    for decimals in range(2, 10):
+        text = f"{seconds:.{decimals}f}"
+        if float(text) < limit:
+            return text
+    return repr(seconds)
+
+
 def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     """Decode ``path`` once, a block at a time, and check it is usable: present, not empty,
     decodable, with sane samples (:func:`check_samples`), not silent after mixing and at
@@ -262,7 +272,8 @@ def probe_audio(path: str | Path, *, min_seconds: float) -> AudioInfo:
     duration = frames / sr
     if duration < min_seconds:
         raise AudioError(
-            f"{path}: {duration:.2f} s is shorter than one {min_seconds:g}-s segment", "too_short"
+            f"{path}: {seconds_below(duration, min_seconds)} s is shorter than one "
+            f"{min_seconds:g}-s segment", "too_short"
         )
     rms_db = float(20 * np.log10(np.sqrt(power / frames) + 1e-12))
     return AudioInfo(duration, int(sr), int(channels), rms_db, file_digest(path))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,13 +27,44 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import regex
 from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
 from genrevae.data.audio import AUDIO_EXTENSIONS, load_audio
-from genrevae.errors import AudioError, DataError
+from genrevae.errors import AudioError, ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+# Seconds one file name may take to match data.clip_pattern: a plain pattern takes
+# microseconds; one that backtracks catastrophically (``(a|aa)+`` on a long name) would
+# take longer than the age of the universe, so it is stopped and named instead.
+MATCH_SECONDS = 1.0
+
+
+def compile_clip_pattern(pattern: str) -> regex.Pattern:
+    """``data.clip_pattern`` compiled (the ``regex`` engine, which can stop a match that
+    runs too long: :func:`match_clip`); :class:`ConfigError` naming the key if it is not a
+    regular expression or has no group ``song``."""
+    try:
+        compiled = regex.compile(pattern)
+    except (regex.error, TypeError, ValueError) as exc:
+        raise ConfigError(f"data.clip_pattern: not a regular expression ({exc})") from exc
+    if "song" not in compiled.groupindex:
+        raise ConfigError("data.clip_pattern: needs a named group (?P<song>...)")
+    return compiled
+
+
+def match_clip(pattern: regex.Pattern, stem: str) -> regex.Match | None:
+    """``pattern`` matched at the start of ``stem`` within :data:`MATCH_SECONDS`; a
+    :class:`ConfigError` naming ``data.clip_pattern`` and the name when it takes longer."""
+    try:
+        return pattern.match(stem, timeout=MATCH_SECONDS)
+    except TimeoutError as exc:
+        raise ConfigError(
+            f"data.clip_pattern: matching the file name {stem!r} took over {MATCH_SECONDS:g} s "
+            "(the pattern backtracks without end on such names: avoid nested repeats such as "
+            "(a+)+ or (a|aa)+)") from exc
 
 # --- grouping ------------------------------------------------------------------------------
 
@@ -68,7 +98,7 @@ def song_groups(
     the clips fall into, and warns where a genre's numbering has gaps or songs of unequal
     size, or where one folder mixes both namings.
     """
-    pattern = re.compile(clip_pattern)
+    pattern = compile_clip_pattern(clip_pattern)
     numbers = [clip_number(stem) for _, stem in clips]
     per_genre: dict[str, list[int]] = defaultdict(list)
     named_in: Counter[str] = Counter()
@@ -84,7 +114,7 @@ def song_groups(
             song = numbered_song(n, clips_per_song=clips_per_song, first=first[genre])
             groups.append(f"{genre}/song{song}")
             continue
-        match = pattern.match(stem)
+        match = match_clip(pattern, stem)
         unmatched += match is None
         groups.append(f"{genre}/{match['song'] if match else stem}")
     for genre, ns in sorted(per_genre.items()):

@@ -159,20 +159,24 @@ def _attach_tables(tracks: list[dict], source: SourceConfig) -> None:
         log.info("lyrics: %d of %d %s tracks matched %s", int(joined["lyrics"].map(has_lyrics).sum()),
                  len(tracks), source.name, source.lyrics)
     if source.metadata:
-        joined = join_lyrics(read_metadata_table(source.metadata), [t["_keys"] for t in tracks])
+        # A column named like one the program makes (genre, path, _digest...) comes back
+        # renamed: the folder, not a table, says what a track is.
+        table = read_metadata_table(source.metadata, reserved=_OWN_COLUMNS)
+        joined = join_lyrics(table, [t["_keys"] for t in tracks])
         extras = [c for c in joined.columns if c not in ("key", "artist", "language")]
         for t, row in zip(tracks, joined.to_dict("records"), strict=True):
             _take_facts(t, row)  # after the lyrics table's: the metadata table wins
             for column in extras:
-                # A column named like one of the manifest's (genre, path...) is kept beside
-                # it, never over it: the folder, not a table, says what a track is.
-                t[column if column not in _OWN_COLUMNS else f"meta_{column}"] = row[column]
+                t[column] = row[column]
         matched = int(joined["key"].notna().sum())
         log.info("metadata: %d of %d %s tracks matched %s (columns kept: %s)", matched,
                  len(tracks), source.name, source.metadata, ", ".join(extras) or "none")
 
 
-_OWN_COLUMNS = frozenset(MANIFEST_COLUMNS) | frozenset(EXTRA_COLUMNS) | {"artist"}
+# Columns the program makes in the manifest or joins to it later (evaluate merges the
+# lyrics stage's has_lyrics and n_words, extraction the segment columns).
+_OWN_COLUMNS = frozenset(MANIFEST_COLUMNS) | frozenset(EXTRA_COLUMNS) | {
+    "artist", "has_lyrics", "n_words", "segment_index", "offset_s"}
 
 
 def _take_facts(track: dict, row: dict) -> None:
@@ -261,6 +265,24 @@ def _table_track_ids(keys: pd.Series) -> tuple[pd.Series, pd.Series]:
     return keys, pd.Series(0, index=keys.index)
 
 
+def _check_unique_names(path: Path, names: pd.Series, stems: pd.Series) -> None:
+    """Refuse a table that names one file twice: its rows would merge into one track of
+    several segments numbered alike, under one row's label. Names compare as files are
+    matched (case, extension and folders aside)."""
+    named = stems[stems != ""]
+    repeated = named[named.duplicated(keep=False)]
+    if repeated.empty:
+        return
+    groups = [rows for _, rows in repeated.groupby(repeated, sort=False)]
+    shown = "; ".join(
+        " and ".join(f"{names[i]!r} (row {i + 2})" for i in rows.index[:4])
+        + (" ..." if len(rows) > 4 else "") for rows in groups[:3])
+    more = f"; {len(groups) - 3} more names" if len(groups) > 3 else ""
+    raise DataError(f"{path}: {len(groups)} file name(s) appear on several rows (names compare "
+                    f"without case or extension; row 1 is the header): {shown}{more}; "
+                    "keep one row per file")
+
+
 def build_features_table(
     cfg: DataConfig, *, seed: int, feature_columns: Sequence[str]
 ) -> Prepared:
@@ -268,25 +290,32 @@ def build_features_table(
     if not path.is_file():
         raise DataError(f"{path}: feature table not found")
     try:
-        raw = pd.read_csv(path, encoding="utf-8-sig")
+        # Names and labels stay text: labels 0/1/2 are genres, `001` is not `1`, and only
+        # an empty cell is missing (a genre "NA" is a genre).
+        raw = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""],
+                          dtype={"filename": str, cfg.label_column: str})
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: cannot read the feature table ({exc})") from exc
     needed = ["filename", cfg.label_column, *feature_columns]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+    raw["filename"] = raw["filename"].fillna("").astype(str)
+    stems = raw["filename"].map(lambda f: normalise_key(f).rsplit("/", 1)[-1])
+    _check_unique_names(path, raw["filename"], stems)
     scan = _Scan()
     feats = raw[list(feature_columns)].apply(pd.to_numeric, errors="coerce")
     finite = np.isfinite(feats.to_numpy(dtype=float)).all(axis=1)
     label = raw[cfg.label_column].fillna("").astype(str).str.strip()
-    usable = finite & (label != "") & (label.str.lower() != "nan")
+    named = (stems != "").to_numpy()
+    usable = finite & named & (label != "") & (label.str.lower() != "nan")
     for i in np.flatnonzero(~usable):
-        reason = "unlabelled" if finite[i] else "invalid_features"
-        scan.reject(raw.at[i, "filename"], "features_table", reason,
-                    "no label" if finite[i] else "non-numeric or missing feature values")
+        reason = "invalid_features" if not finite[i] else "unlabelled"
+        detail = ("non-numeric or missing feature values" if not finite[i]
+                  else "no file name" if not named[i] else "no label")
+        scan.reject(raw.at[i, "filename"], "features_table", reason, detail)
     dup = np.zeros(len(raw), dtype=bool)  # duplicates among usable rows only
     order = np.flatnonzero(usable)
-    stems = raw["filename"].astype(str).map(lambda f: normalise_key(f).rsplit("/", 1)[-1])
     lists = _split_lists(cfg)
     order = order[listed_first(lists, [(stems[i],) for i in order])]
     dup[order] = feats.iloc[order].duplicated(keep="first").to_numpy()

@@ -74,9 +74,17 @@ def _read_folder(folder: Path, walk: TreeWalk, links: list[Path]) -> None:
 
 
 def _entry_kind(path: Path) -> tuple[str, str]:
-    """``file``, ``folder`` or the reason ``path`` is left out, with a detail."""
+    """``file``, ``folder`` or the reason ``path`` is left out, with a detail. An entry
+    the walk may not look at (``/proc``, another user's folder) is ``unreadable``."""
+    try:
+        return _kind(path)
+    except OSError as exc:
+        return "unreadable", f"cannot read it ({exc.strerror or type(exc).__name__})"
+
+
+def _kind(path: Path) -> tuple[str, str]:
     if path.name.startswith("."):
-        what = "folder, not read" if path.is_dir() else "file"
+        what = "folder, not read" if stat.S_ISDIR(_mode(path)) else "file"
         return "hidden", f"hidden {what} (name starts with '.')"
     try:
         mode = path.stat().st_mode  # follows links
@@ -85,9 +93,19 @@ def _entry_kind(path: Path) -> tuple[str, str]:
             return "unreadable", f"cannot read it ({exc.strerror})"
         if exc.errno == errno.ELOOP:
             return "link_loop", f"symbolic link that leads back to itself ({os.readlink(path)})"
-        return "broken_link", f"symbolic link to {os.readlink(path)}, which does not exist"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "broken_link", f"symbolic link to {os.readlink(path)}, which does not exist"
+        return "unreadable", f"symbolic link to {os.readlink(path)} ({exc.strerror})"
     if stat.S_ISREG(mode):
         return "file", ""
     if stat.S_ISDIR(mode):
         return "folder", ""
     return "not_a_file", "neither a file nor a folder (a device, pipe or socket)"
+
+
+def _mode(path: Path) -> int:
+    """``path``'s mode (following links), 0 when it cannot be read."""
+    try:
+        return path.stat().st_mode
+    except OSError:
+        return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from genrevae.config import FeaturesConfig
-from genrevae.data.audio import check_samples, cut_segments, load_audio
+from genrevae.data.audio import check_samples, cut_segments, load_audio, seconds_below
 from genrevae.errors import AudioError
 from genrevae.features.audio import batch_features
 
@@ -125,8 +125,8 @@ def load_segments(path: str | Path, cfg: FeaturesConfig) -> np.ndarray:
     segments = cut_segments(y, sr=cfg.sample_rate, seconds=cfg.segment_seconds)
     if not len(segments):
         raise AudioError(
-            f"{path}: {len(y) / cfg.sample_rate:.2f} s is shorter than one "
-            f"{cfg.segment_seconds:g}-s segment",
+            f"{path}: {seconds_below(len(y) / cfg.sample_rate, cfg.segment_seconds)} s is "
+            f"shorter than one {cfg.segment_seconds:g}-s segment",
             "too_short",
         )
     return segments
