@@ -197,6 +197,23 @@ def test_predict_csv(capsys, models, songs) -> None:
             expected["latent"])
 
 
+def test_predict_csv_escapes_formula_names(capsys, models, songs, tmp_path,
+                                           monkeypatch) -> None:
+    """A song whose name a spreadsheet would run as a formula is written escaped."""
+    import shutil
+
+    name = "=cmd|' -C calc'!A0.wav"
+    shutil.copyfile(songs["mono44"], tmp_path / name)
+    models = Path(models).resolve()
+    monkeypatch.chdir(tmp_path)
+    try:
+        cli_main(["predict", name, "--model", str(models), "--format", "csv"])
+    except SystemExit as exc:
+        assert not exc.code
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[1][0] == "'" + name
+
+
 def test_csv_into_a_pipe_whose_reader_left_is_quiet(models, songs) -> None:
     """`genrevae predict --format csv SONGS | head -c 10`: the reader is gone before the
     rows come; predict stops as a Unix tool does (status 141, or 0), no traceback."""

@@ -46,7 +46,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     import csv
     import logging
 
-    from genrevae.io import to_json
+    from genrevae.io import spreadsheet_text, to_json
     from genrevae.registry import open_model
     from genrevae.serving.bundle import synthetic_warning
 
@@ -71,11 +71,14 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         writer.writerow(["track", "top_genre", "nearest_cluster", "n_segments",
                          *[f"p_{c}" for c in classes], *[f"z{i}" for i in range(dim)],
                          *[f"model_{k}" for k in MODEL_COLUMNS]])
+        # Song paths and names come from users: a spreadsheet must not run them as formulas.
         for r in results:
-            writer.writerow([r.path, r.top, "" if r.nearest_cluster is None else r.nearest_cluster,
+            writer.writerow([spreadsheet_text(r.path), spreadsheet_text(r.top),
+                             "" if r.nearest_cluster is None else r.nearest_cluster,
                              r.n_segments,
                              *[r.probabilities[c] for c in classes], *r.latent,
-                             *["" if info[k] is None else info[k] for k in MODEL_COLUMNS]])
+                             *["" if info[k] is None else spreadsheet_text(info[k])
+                               for k in MODEL_COLUMNS]])
     if failed:
         sys.exit(1)
 
