@@ -102,8 +102,8 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
         diagnostics=diag, best_epoch=train["best_epoch"], seed=cfg.seed,
         min_test_per_genre=cfg.evaluate.min_test_per_genre)
     if metrics["chance"]["reasons"]:
-        log.warning("small_test: the test split cannot rank this run: %s; compare runs by "
-                    "ami_net and over seeds (docs/evaluation.md)",
+        log.warning("small_test: the test split is too small to read this run: %s; compare "
+                    "runs by ami_net and over seeds (docs/evaluation.md)",
                     "; ".join(metrics["chance"]["reasons"]))
     save_json(cfg.paths.eval_metrics, metrics)
     save_json(cfg.paths.headline, head)
