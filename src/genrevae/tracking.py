@@ -325,6 +325,12 @@ class PipelineRun:
     def __init__(self, client: Any, run_id: str, name: str, uri: str) -> None:
         self.client, self.run_id, self.name, self.uri = client, run_id, name, uri
 
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags on the run (what the results say about it, known only at the end)."""
+        with _as_tracking_error(self.uri):
+            for key, value in tags.items():
+                self.client.set_tag(self.run_id, key, value)
+
     def finish(
         self,
         *,

@@ -50,14 +50,14 @@ def test_reports_models_and_baselines_over_seeds(table, tmp_path):
     assert [r["model"] for r in lines] == ["vae", "ae", "raw", "pca", "pca_white"]
     for r in lines:
         assert r["seeds"] == 2
-        for key in ("nmi", "ari", "probe_track_acc"):
+        for key in ("nmi", "ami", "ari", "probe_track_acc"):
             assert 0.0 <= r[f"{key}_sd"] and -1.0 <= r[key] <= 1.0
         if r["model"] in ("vae", "ae"):
-            assert all(0 <= r[f"{k}_wins"] <= 2 for k in ("nmi", "ari", "probe_track_acc"))
+            assert all(0 <= r[f"{k}_wins"] <= 2 for k in ("nmi", "ami", "ari", "probe_track_acc"))
     # Three well separated genres: the raw features are probed almost perfectly.
     assert lines[2]["probe_track_acc"] > 0.8
     for r in lines:
-        for key in ("nmi", "ari", "probe_track_acc"):
+        for key in ("nmi", "ami", "ari", "probe_track_acc"):
             assert len(r["per_seed"][key]) == 2
             assert r[key] == pytest.approx(np.mean(r["per_seed"][key]), abs=1e-4)
     # The last seed's run is left in the workdir: its baselines are the ones reported.
@@ -69,11 +69,15 @@ def test_reports_models_and_baselines_over_seeds(table, tmp_path):
         lines[3]["per_seed"]["nmi"][-1], abs=1e-4)
     assert last["pca_white"]["track"]["mean"]["test"]["ari_genre"] == pytest.approx(
         lines[4]["per_seed"]["ari"][-1], abs=1e-4)
+    # AMI beside NMI, from the same clusters.
+    assert last["pca"]["track"]["mean"]["test"]["ami_genre"] == pytest.approx(
+        lines[3]["per_seed"]["ami"][-1], abs=1e-4)
+    assert " AMI " in proc.stdout
     assert "mean ± sd over seeds" in proc.stdout
     # Margins are paired: per seed, the model minus the best baseline of that seed.
     bases = [r["per_seed"] for r in lines[2:]]
     for r in lines[:2]:
-        for key in ("nmi", "ari", "probe_track_acc"):
+        for key in ("nmi", "ami", "ari", "probe_track_acc"):
             margins = [m - max(b[key][i] for b in bases)
                        for i, m in enumerate(r["per_seed"][key])]
             assert r[f"{key}_wins"] == sum(m > 0 for m in margins)
@@ -105,16 +109,17 @@ def test_one_seed_has_a_margin_but_no_interval(capsys):
     spec = importlib.util.spec_from_file_location("quality", SCRIPT)
     quality = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(quality)
-    runs = {"vae": [{"nmi": 0.5, "ari": 0.2, "probe_track_acc": 0.6}],
-            "raw": [{"nmi": 0.4, "ari": 0.3, "probe_track_acc": 0.7}],
-            "pca": [{"nmi": 0.45, "ari": 0.1, "probe_track_acc": 0.5}],
-            "pca_white": [{"nmi": 0.3, "ari": 0.35, "probe_track_acc": 0.4}]}
+    runs = {"vae": [{"nmi": 0.5, "ami": 0.1, "ari": 0.2, "probe_track_acc": 0.6}],
+            "raw": [{"nmi": 0.4, "ami": 0.2, "ari": 0.3, "probe_track_acc": 0.7}],
+            "pca": [{"nmi": 0.45, "ami": 0.05, "ari": 0.1, "probe_track_acc": 0.5}],
+            "pca_white": [{"nmi": 0.3, "ami": 0.0, "ari": 0.35, "probe_track_acc": 0.4}]}
     rows = quality.summarise(runs, ["vae"], {"vae": ["raw", "pca", "pca_white"]})
     vae = rows[0]
     assert vae["nmi_margin"] == pytest.approx(0.05) and vae["nmi_wins"] == 1
     assert vae["ari_margin"] == pytest.approx(-0.15) and vae["ari_wins"] == 0  # pca_white's
     assert vae["probe_track_acc_margin"] == pytest.approx(-0.1)
-    assert all(vae[f"{k}_margin_ci"] is None for k in ("nmi", "ari", "probe_track_acc"))
+    assert vae["ami_margin"] == pytest.approx(-0.1) and vae["ami_wins"] == 0  # raw's
+    assert all(vae[f"{k}_margin_ci"] is None for k in ("nmi", "ami", "ari", "probe_track_acc"))
     assert "null" in json.dumps(vae) and "NaN" not in json.dumps(vae)
     quality.print_table(rows, [], "one seed")
     assert "[one seed]" in capsys.readouterr().out

@@ -149,6 +149,8 @@ def test_repro_builds_every_artifact(project):
                                                  "val_loss", "val_recon", "val_kl"}
     tags = run.data.tags
     assert (tags["model"], tags["input"], tags["data"]) == ("vae", "hybrid", "synthetic")
+    # One test track per genre: flagged in the headline and on the run.
+    assert headline["small_test"] == 1.0 and tags["genrevae.small_test"] == "true"
     assert tags["git.commit"] == commit and tags["git.dirty"] == "false"
     (dataset,) = run.inputs.dataset_inputs
     assert dataset.dataset.name == "synthetic" and len(dataset.dataset.digest) == 16

@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 from genrevae.evaluation.baselines import BASELINES
-from genrevae.evaluation.headline import KEYS, headline, track_scores
+from genrevae.evaluation.headline import KEYS, headline, headline_report, track_scores
 
 
 def test_track_scores_against_target_and_language() -> None:
@@ -104,3 +104,67 @@ def test_headline_needs_test_tracks() -> None:
     with pytest.raises(ValueError, match="test tracks"):
         headline(pd.DataFrame({"latent.kmeans": [0]}), tracks, target="genre", results={},
                  diagnostics={}, best_epoch=1)
+
+
+def test_headline_chance_corrected_scores_and_sizes() -> None:
+    """AMI beside NMI for the latent, its better baseline and language; the test size;
+    the chance levels of the latent's clusters; four tracks of two genres flag the run."""
+    head = _run(PERFECT, BY_LANGUAGE, HALF)
+    genre = [0, 0, 1, 1]
+    ami_half = skm.adjusted_mutual_info_score(genre, HALF)
+    assert head["ami"] == 1.0 and head["ami_base"] == pytest.approx(ami_half, abs=1e-3)
+    assert head["ami_gain"] == pytest.approx(1.0 - ami_half, abs=1e-3)
+    assert head["ami_lang"] == pytest.approx(skm.adjusted_mutual_info_score([0, 1, 0, 1],
+                                                                            PERFECT), abs=1e-3)
+    assert (head["n_test"], head["n_genres"]) == (4, 2)
+    # Shuffling rock, rock, jazz, jazz against clusters 0, 0, 1, 1 gives a perfect match
+    # in 2 of 6 orders: the 95th percentile is 1, so the perfect latent is at chance.
+    assert head["nmi_chance"] == 1.0 and head["ami_chance"] == 1.0 and head["ami_net"] == 0.0
+    assert head["small_test"] == 1.0
+
+
+def _balanced(n_per_genre: int, latent: np.ndarray, base: np.ndarray, **kw):
+    n = 2 * n_per_genre
+    tracks = pd.DataFrame({"split": ["test"] * n, "genre": ["rock", "jazz"] * n_per_genre,
+                           "language": ["en"] * n})
+    assignments = pd.DataFrame({"latent.kmeans": latent, "pca.kmeans": base,
+                                "pca_white.kmeans": base, "raw.kmeans": base})
+    results = {rep: {"probe": {"track_accuracy": 0.5}} for rep in ("latent", *BASELINES)}
+    return headline_report(assignments, tracks, target="genre", results=results,
+                           diagnostics={"active_units": 3, "recon_mse": 0.1}, best_epoch=1,
+                           **kw)
+
+
+def test_a_clear_margin_on_enough_tracks_is_not_flagged() -> None:
+    rng = np.random.default_rng(0)
+    head, report = _balanced(20, np.tile([0, 1], 20), rng.integers(0, 2, 40), seed=0,
+                             min_test_per_genre=5)
+    assert head["small_test"] == 0.0 and report["reasons"] == [] and not report["small_test"]
+    assert head["ami_lang"] is None and head["nmi_lang"] is None
+    assert head["ami_net"] == pytest.approx(1.0 - report["ami_chance"], abs=1e-3)
+    assert report["nmi_spread"] == pytest.approx(report["nmi_chance"]
+                                                 - report["nmi_chance_median"])
+    # The same run with a threshold above its 20 tracks per genre is flagged for its size.
+    head, report = _balanced(20, np.tile([0, 1], 20), rng.integers(0, 2, 40), seed=0,
+                             min_test_per_genre=21)
+    assert head["small_test"] == 1.0 and len(report["reasons"]) == 1
+    assert "40 test tracks for 2 labels" in report["reasons"][0]
+
+
+def test_a_margin_within_the_chance_spread_is_flagged() -> None:
+    """Enough tracks, but the latent and its baseline differ by one track in forty: the
+    margin is smaller than NMI moves by chance."""
+    latent = np.tile([0, 1], 20)
+    latent[:8] = 0  # half the first eight tracks in the wrong cluster
+    base = latent.copy()
+    base[9] = 1 - base[9]
+    head, report = _balanced(20, latent, base, seed=0, min_test_per_genre=5)
+    assert head["small_test"] == 1.0 and abs(head["nmi_gain"]) < report["nmi_spread"]
+    assert report["reasons"][0].startswith("|nmi_gain|")
+
+
+def test_headline_chance_is_seeded() -> None:
+    rng = np.random.default_rng(1)
+    latent, base = rng.integers(0, 2, 40), rng.integers(0, 2, 40)
+    first = _balanced(20, latent, base, seed=5, min_test_per_genre=5)
+    assert _balanced(20, latent, base, seed=5, min_test_per_genre=5) == first

@@ -22,7 +22,7 @@ from genrevae.evaluation.metrics import (
 from genrevae.evaluation.report import SCOPES, evaluate_assignments, summary_table
 
 INDEX_KEYS = ("silhouette", "davies_bouldin", "calinski_harabasz")
-EXTERNAL_KEYS = ("ari", "nmi", "matched_accuracy", "purity")
+EXTERNAL_KEYS = ("ari", "nmi", "ami", "matched_accuracy", "purity")
 
 
 def blobs(n: int = 90, centers: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +118,15 @@ def test_silhouette_subsample_is_seeded() -> None:
 
 def test_external_perfect_and_permuted() -> None:
     """Perfect labels, and the same partition under other label names, score 1 on every
-    external index (ARI, NMI, matched accuracy, purity)."""
+    external index (ARI, NMI, AMI, matched accuracy, purity)."""
     truth = np.array(["rock", "rock", "jazz", "jazz", "pop", "pop", "pop"])
     perfect = np.array([0, 0, 1, 1, 2, 2, 2])
     permuted = np.array([7, 7, -1, -1, 3, 3, 3])
     for labels in (perfect, permuted):
         out = external_indices(labels, truth)
         assert out == {"ari": pytest.approx(1.0), "nmi": pytest.approx(1.0),
-                       "matched_accuracy": pytest.approx(1.0), "purity": pytest.approx(1.0)}
+                       "ami": pytest.approx(1.0), "matched_accuracy": pytest.approx(1.0),
+                       "purity": pytest.approx(1.0)}
 
 
 def test_external_noise_is_a_group_of_its_own() -> None:
@@ -141,10 +142,10 @@ def test_external_noise_is_a_group_of_its_own() -> None:
 
 
 def test_external_random_labels_near_zero(rng: np.random.Generator) -> None:
-    """Labels independent of the truth give ARI about 0."""
+    """Labels independent of the truth give ARI and AMI about 0."""
     truth = np.repeat(np.arange(4), 250)
     out = external_indices(rng.integers(0, 4, size=1000), truth)
-    assert abs(out["ari"]) < 0.02
+    assert abs(out["ari"]) < 0.02 and abs(out["ami"]) < 0.02
     assert 0.0 <= out["nmi"] < 0.02
 
 

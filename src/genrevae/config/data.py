@@ -106,6 +106,9 @@ class DataConfig:
     fractions: FractionsConfig
     synthetic: SyntheticConfig | None
     metadata: str | None = None
+    # Drop from the test split the tracks whose artist (named by a lyrics or metadata
+    # table) has train tracks; prepare reports them either way (paths.split_report).
+    split_drop_straddling: bool = False
 
     def sources(self) -> tuple[SourceConfig, ...]:
         """The main source followed by the extra ones."""

@@ -43,9 +43,13 @@ class EvaluateConfig:
     tsne_perplexity: float
     max_plot_points: int
     n_reconstructions: int
+    # Below this many test tracks per target label (on average) a run is flagged
+    # small_test: its scores cannot rank it against other runs.
+    min_test_per_genre: int = 5
 
     def check(self) -> None:
         one_of("evaluate.target", self.target, EVAL_TARGETS)
+        positive("evaluate.min_test_per_genre", self.min_test_per_genre)
         positive("evaluate.tsne_perplexity", self.tsne_perplexity)
         positive("evaluate.max_plot_points", self.max_plot_points)
         non_negative("evaluate.n_reconstructions", self.n_reconstructions)

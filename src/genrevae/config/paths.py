@@ -12,6 +12,7 @@ class PathsConfig:
     prepared: str
     manifest: str
     rejected: str
+    split_report: str
     table: str
     corpus: str
     audio_features: str

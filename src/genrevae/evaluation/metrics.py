@@ -45,11 +45,14 @@ def internal_indices(
 
 
 def external_indices(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Adjusted Rand index, normalised mutual information, Hungarian-matched accuracy and
-    purity against ``truth``."""
+    """Adjusted Rand index, normalised and adjusted mutual information, Hungarian-matched
+    accuracy and purity against ``truth``. AMI is NMI less what random labels would get on
+    the same marginals: near 0 for chance at any size, where NMI of chance grows as the
+    points get fewer (see :mod:`genrevae.evaluation.chance`)."""
     return {
         "ari": float(skm.adjusted_rand_score(truth, labels)),
         "nmi": float(skm.normalized_mutual_info_score(truth, labels)),
+        "ami": float(skm.adjusted_mutual_info_score(truth, labels)),
         "matched_accuracy": matched_accuracy(labels, truth),
         "purity": purity(labels, truth),
     }
@@ -82,8 +85,8 @@ def clustering_report(
     *,
     seed: int = 0,
 ) -> dict[str, float | None]:
-    """Internal indices of ``labels`` on ``x`` plus ARI/NMI against each named truth
-    (keys ``ari_<name>``, ``nmi_<name>``)."""
+    """Internal indices of ``labels`` on ``x`` plus ARI/NMI/AMI against each named truth
+    (keys ``ari_<name>``, ``nmi_<name>``, ``ami_<name>``...)."""
     report = internal_indices(x, labels, seed=seed)
     for name, truth in truths.items():
         for key, value in external_indices(labels, truth).items():

@@ -18,7 +18,7 @@ from genrevae import plots, registry, tracking
 from genrevae.config import Config, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
-from genrevae.evaluation.headline import KEYS, headline
+from genrevae.evaluation.headline import KEYS, headline_report
 from genrevae.evaluation.leakage import (
     PROBE_TARGETS,
     WITHIN_LANGUAGE,
@@ -43,6 +43,9 @@ from genrevae.runlog import pipeline_started
 from genrevae.serving.bundle import PROVENANCE_KEY
 
 log = logging.getLogger(__name__)
+
+# "true" on a run whose test split cannot rank it (headline small_test), else "false".
+SMALL_TEST_TAG = "genrevae.small_test"
 
 
 def run(cfg: Config, params: dict[str, Any]) -> None:
@@ -97,8 +100,14 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
     train = load_json(cfg.paths.train_metrics)
     by_track = track_labels(seg, ("split", cfg.evaluate.target, "language")) \
         .loc[track_assignments["track_id"]]
-    head = headline(track_assignments, by_track, target=cfg.evaluate.target, results=results,
-                    diagnostics=diag, best_epoch=train["best_epoch"])
+    head, metrics["chance"] = headline_report(
+        track_assignments, by_track, target=cfg.evaluate.target, results=results,
+        diagnostics=diag, best_epoch=train["best_epoch"], seed=cfg.seed,
+        min_test_per_genre=cfg.evaluate.min_test_per_genre)
+    if metrics["chance"]["reasons"]:
+        log.warning("small_test: the test split is too small to read this run: %s; compare "
+                    "runs by ami_net and over seeds (docs/evaluation.md)",
+                    "; ".join(metrics["chance"]["reasons"]))
     save_json(cfg.paths.eval_metrics, metrics)
     save_json(cfg.paths.headline, head)
     save_json(cfg.paths.probe, {
@@ -116,6 +125,7 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
            assignments=assignments, probe=probes["latent"], segments=segments,
            test=test, z=z[rows])
 
+    run.set_tags({SMALL_TEST_TAG: str(bool(head["small_test"])).lower()})
     run.finish(headline=head, history=load_csv(cfg.paths.loss_history).to_dict("records"),
                table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
                artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
