@@ -103,10 +103,15 @@ def records(runs: Sequence) -> list[RunRecord]:
     return out
 
 
+def score_keys() -> list[str]:
+    """The number columns of the full table: the headline keys, then the extra ones."""
+    return [k for k in dict.fromkeys((*KEYS, *EXTRA_KEYS)) if k not in ID_COLUMNS]
+
+
 def headline_frame(runs: Sequence) -> pd.DataFrame:
     """One row per run: its name, model, input, latent size, seed and test size, then the
     headline and the scores of :data:`EXTRA_KEYS` that the headline keys lack."""
-    keys = [*KEYS, *(k for k in EXTRA_KEYS if k not in KEYS)]
+    keys = score_keys()
     rows = []
     for run in runs:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
