@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "over seeds of NMI, AMI, ARI and probe accuracy and of their margins over the better "
         "baseline (paired by seed); between configurations, the paired difference on shared "
         "seeds and a verdict: one beats another only when that interval lies above zero. "
-        "Runs whose test set is flagged too small are marked ! and left out of the verdict. "
+        "Runs whose test set is flagged too small are marked ! and left out of the means and "
+        "the verdict. "
         "Without RUN: the newest finished runs. See docs/compare.md.",
     )
     c.add_argument("runs", nargs="*", metavar="RUN",
