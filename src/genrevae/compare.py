@@ -229,13 +229,15 @@ def interval_figure(configs: Sequence[Configuration], path: str | Path) -> None:
                 ax.scatter([i] * len(flagged), flagged, s=20, color="tab:red", marker="x",
                            zorder=2)
                 _errorbar(ax, i, t_interval(kept))
-            _axis(ax, f"{score}: {what}", [c.letter for c in configs], zero=row == 1)
+            _axis(ax, f"{score}: {what}", [c.letter for c in configs], zero=row == 1,
+                  empty=all(get(r, score) is None for c in configs for r in c.runs))
         if first_pairs:
             ax = axes[2][col]
             for i, p in enumerate(first_pairs):
                 _errorbar(ax, i, p.diffs[score] if p.same_data else None)
             _axis(ax, f"{score}: paired difference", [f"{p.second.letter}-{p.first.letter}"
-                                                      for p in first_pairs], zero=True)
+                                                      for p in first_pairs], zero=True,
+                  empty=not any(p.diffs[score] for p in first_pairs))
     legend = "; ".join(f"{c.letter}: {c.label} ({len(c.summarised)} seeds)" for c in configs)
     fig.suptitle("mean and 95 % t-interval over seeds (grey: each seed; red x: small test "
                  f"set, left out)\n{legend}", fontsize=8)
@@ -250,7 +252,10 @@ def _errorbar(ax, x: int, iv) -> None:
     ax.errorbar([x], [iv.mean], yerr=err, fmt="o", color="tab:blue", capsize=5, zorder=3)
 
 
-def _axis(ax, title: str, ticks: Sequence[str], *, zero: bool) -> None:
+def _axis(ax, title: str, ticks: Sequence[str], *, zero: bool, empty: bool) -> None:
+    if empty:  # a score none of these runs logged (older runs: ami)
+        ax.text(0.5, 0.5, "not logged by these runs", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8, color="0.4")
     if zero:
         ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
     ax.set_title(title, fontsize=9)
