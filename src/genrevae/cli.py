@@ -109,18 +109,38 @@ def _port(text: str) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from genrevae.compare import compare_figure, find_runs, format_table, headline_frame
+    from genrevae import compare, compare_seeds
 
     if args.png:
         _check_output(args.png, "--png")
-    frame = headline_frame(find_runs(args.runs, last=args.last, experiment=args.experiment))
-    if frame.empty:
+    runs = compare.find_runs(args.runs, last=args.last, experiment=args.experiment)
+    if not runs:
         raise GenreVAEError(f"no finished runs in MLflow experiment {args.experiment!r}; run the "
                             "pipeline first (dvc repro)")
-    print(format_table(frame))
+    if args.runs_only:
+        frame = compare.headline_frame(runs)
+        print(compare.format_table(frame))
+        if args.png:
+            compare.compare_figure(frame, args.png)
+            print(f"wrote {args.png}")
+        return
+    recs = compare.records(runs)
+    configs = compare_seeds.group(recs, allow_mixed_data=args.allow_mixed_data)
+    score = args.score or compare.verdict_score(recs)
+    print(compare.format_runs(recs, configs))
+    print()
+    print(compare_seeds.format_configurations(configs, compare_seeds.pairs(configs), score))
+    for line in compare.notes(recs, configs):
+        print(line)
     if args.png:
-        compare_figure(frame, args.png)
+        compare.interval_figure(configs, args.png)
         print(f"wrote {args.png}")
+
+
+def _compare_scores() -> tuple[str, ...]:
+    from genrevae.compare_seeds import SCORES
+
+    return SCORES
 
 
 def _default_clips_per_song() -> int:
@@ -327,18 +347,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "compare",
-        help="the headline of several runs side by side (text, and a PNG with --png)",
+        help="runs side by side, grouped by seed: means, 95 % intervals and a verdict",
         description="Read runs from the MLflow store the pipeline logs to (MLFLOW_TRACKING_URI, "
-        "else ./mlflow.db) and print their headline side by side: K-Means NMI and ARI on test "
-        "tracks next to the better baseline's, the margins of NMI and of the probe's track "
-        "accuracy, then NMI against language, silhouette, active units, reconstruction error "
-        "and best epoch. Without RUN: the newest finished runs.",
+        "else ./mlflow.db). Runs that differ only in seed form a configuration; per "
+        "configuration: the seeds, the data, the test size, and the mean and 95 % t-interval "
+        "over seeds of NMI, AMI, ARI and probe accuracy and of their margins over the better "
+        "baseline (paired by seed); between configurations, the paired difference on shared "
+        "seeds and a verdict: one beats another only when that interval lies above zero. "
+        "Runs whose test set is flagged too small are marked ! and left out of the means and "
+        "the verdict. "
+        "Without RUN: the newest finished runs. See docs/compare.md.",
     )
     c.add_argument("runs", nargs="*", metavar="RUN",
                    help="run names (a DVC experiment's name for `dvc exp run`) or run ids")
-    c.add_argument("-n", "--last", type=_positive_int, default=5,
-                   help="without RUN, how many of the newest runs (default: 5)")
-    c.add_argument("--png", type=Path, default=None, help="also draw the comparison to this PNG")
+    c.add_argument("-n", "--last", type=_positive_int, default=12,
+                   help="without RUN, how many of the newest runs (default: 12, e.g. two "
+                   "configurations of six seeds)")
+    c.add_argument("--runs", dest="runs_only", action="store_true",
+                   help="print only the full per-run table (every headline number of every "
+                   "run; wide), and with --png draw each run's scores beside its baseline's")
+    c.add_argument("--score", choices=_compare_scores(), default=None,
+                   help="the score of the verdict (default: ami where every run has it, "
+                   "else nmi)")
+    c.add_argument("--allow-mixed-data", action="store_true",
+                   help="show runs on different data sets (source, root, manifest) as "
+                   "separate configurations instead of refusing; pairs on different data "
+                   "get no verdict")
+    c.add_argument("--png", type=Path, default=None,
+                   help="also draw the configurations' intervals to this PNG")
     c.add_argument("--experiment", default="genrevae",
                    help="MLflow experiment (default: genrevae)")
     c.set_defaults(func=_cmd_compare)
