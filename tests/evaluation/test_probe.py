@@ -224,3 +224,13 @@ def test_fit_orthogonal_at_its_default_is_nearer_the_optimum(rng: np.random.Gene
 def test_fit_orthogonal_refuses_one_class(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="two classes"):
         fit_orthogonal(rng.normal(size=(5, 8)), np.array(["a"] * 5), 1.0)
+
+
+def test_test_tracks_of_labels_unseen_in_train_score_zero(rng: np.random.Generator) -> None:
+    """Test tracks whose label the train split never had (a small split, e.g. one language's
+    tracks) are simply wrong: no crash for a confusion matrix without a row for them."""
+    z, labels, split, tracks = corpus(rng)
+    labels = np.where(split == "test", "folk", labels)
+    result = linear_probe(z, labels, split, tracks, seed=0)
+    assert result.metrics["track_accuracy"] == 0.0
+    assert result.confusion.shape == (3, 3) and not result.confusion.any()

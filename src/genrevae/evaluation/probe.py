@@ -205,5 +205,10 @@ def linear_probe(
         "track_macro_f1": float(f1_score(track_true, track_pred, average="macro", labels=classes,
                                          zero_division=0)),
     }
-    confusion = confusion_matrix(track_true, track_pred, labels=classes)
+    # Test tracks of a label the train split never had are counted wrong above; the matrix
+    # has no row for them (scikit-learn refuses a matrix with no row at all).
+    if np.isin(track_true, classes).any():
+        confusion = confusion_matrix(track_true, track_pred, labels=classes)
+    else:
+        confusion = np.zeros((len(classes), len(classes)), dtype=int)
     return ProbeResult(metrics, classes, confusion, probe)
