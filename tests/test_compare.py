@@ -24,11 +24,16 @@ from genrevae.errors import GenreVAEError
 from genrevae.evaluation.headline import KEYS
 from genrevae.tracking import DatasetInfo, pipeline_run
 
+ISSUE_31_KEYS = ("ami", "ami_base", "ami_gain", "ami_net", "ami_lang", "n_test", "n_genres",
+                 "ami_chance", "nmi_chance", "small_test")
+
 
 def _log(name: str, latent_dim: int, nmi: float) -> None:
     params = {"latent_dim": latent_dim, "model": {"name": "vae", "input": "audio"}}
-    head = dict.fromkeys(KEYS, 0.5) | {"nmi": nmi, "nmi_base": 0.4, "nmi_gain": nmi - 0.4,
-                                        "active": latent_dim, "epoch": 9, "nmi_lang": None}
+    # Runs as logged before ami, n_test and small_test joined the headline.
+    head = dict.fromkeys([k for k in KEYS if k not in ISSUE_31_KEYS], 0.5) | {
+        "nmi": nmi, "nmi_base": 0.4, "nmi_gain": nmi - 0.4, "active": latent_dim, "epoch": 9,
+        "nmi_lang": None}
     with pipeline_run(params=params, tags={"model": "vae", "input": "audio"}) as run:
         run.finish(headline=head, history=[], table={}, artifacts=[])
     assert run.name == name
