@@ -258,7 +258,11 @@ class FeatureStore:
             os.replace(tmp, self.folder)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise OutputError(os_error_line(exc, tmp)) from exc
+            need = sum(4 * int(np.prod((max(1, int(capacity.sum())), *shape)))
+                       for shape in self.row_shape)
+            where = OSError(exc.errno, f"{exc.strerror} (the extraction's arrays need "
+                                       f"{need / 2**20:.1f} MiB there)", str(self.root))
+            raise OutputError(os_error_line(where)) from exc
         self.capacity = capacity
         log.info("allocated %d segment rows for %d tracks in %s", int(capacity.sum()),
                  len(self.paths), self.folder)
