@@ -93,6 +93,16 @@ def os_error_line(exc: OSError, path: str | Path | None = None) -> str:
     return f"{where}: {what}; {advice}"
 
 
+def _target_error(exc: OSError, path: Path) -> OutputError:
+    """:func:`os_error_line` naming ``path`` where ``exc`` names nothing, or the temporary
+    file or folder beside it (a name the user never gave)."""
+    name = exc.filename if isinstance(exc.filename, str) else ""
+    first = os.path.relpath(name, path.parent).split(os.sep)[0] if name else ""
+    if not name or first.startswith(f".{path.name}."):
+        exc = OSError(exc.errno, exc.strerror or _first_line(exc), str(path))
+    return OutputError(os_error_line(exc))
+
+
 def foreign_entries(folder: str | Path) -> list[str]:
     """The names in ``folder`` when it holds files this project did not write: empty when
     the folder is absent, empty, or holds the :data:`OWNED` marker a stage writes."""
@@ -145,14 +155,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise OutputError(os_error_line(exc, path)) from exc
+        raise _target_error(exc, path) from exc
     tmp_path = Path(tmp)
     try:
         honour_umask(tmp_path)
         yield tmp_path
         os.replace(tmp_path, path)
     except OSError as exc:
-        raise OutputError(os_error_line(exc, path)) from exc
+        raise _target_error(exc, path) from exc
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -169,7 +179,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     except OSError as exc:
-        raise OutputError(os_error_line(exc, path)) from exc
+        raise _target_error(exc, path) from exc
     try:
         honour_umask(tmp, folder=True)
         mark_owned(tmp)
@@ -190,7 +200,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         if old is not None:
             shutil.rmtree(old)
     except OSError as exc:
-        raise OutputError(os_error_line(exc, path)) from exc
+        raise _target_error(exc, path) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

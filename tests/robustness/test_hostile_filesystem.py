@@ -166,23 +166,29 @@ def test_an_empty_or_new_folder_is_used_and_then_replaced(workspace, tmp_path) -
         OUTCOMES["used: empty, new or own output folder"] += 1
 
 
-def test_dvc_exp_run_onto_someones_folder_deletes_nothing(project, tmp_path) -> None:  # noqa: F811
-    """The issue's own reproduction: `dvc exp run -S paths.fused=<folder>`. DVC deletes a
-    stage's outputs before running it, so the check stage must refuse first."""
-    inside = project.root / "my_notes"
-    cases = {str(tmp_path / "mine"): tmp_path / "mine", "my_notes": inside}
+def test_dvc_onto_someones_folder_deletes_nothing(project, tmp_path) -> None:  # noqa: F811
+    """The issue's own reproduction, `dvc exp run -S paths.fused=<folder outside>`, and
+    `dvc repro` with params.yaml naming a folder inside the project. DVC deletes a stage's
+    outputs before running it, so the check stage must refuse first. (`dvc exp run` onto a
+    folder inside the project is out of reach: DVC's experiment executor checks out every
+    cached output with --force before any stage runs, docs/outputs.md.)"""
+    outside, inside = tmp_path / "mine", project.root / "my_notes"
     try:
-        for value, folder in cases.items():
+        for value, folder, command in (
+                (str(outside), outside, ("exp", "run", "-S", f"paths.fused={outside}")),
+                ("my_notes", inside, ("repro",))):
             before = _someones_files(folder)
-            proc = project.dvc("exp", "run", "-S", f"paths.fused={value}", check=False,
-                               timeout=900)
+            if command == ("repro",):
+                params = yaml.safe_load((project.root / "params.yaml").read_text())
+                params["paths"]["fused"] = value
+                (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            proc = project.dvc(*command, check=False, timeout=900)
             out = proc.stdout + proc.stderr
-            assert proc.returncode != 0
+            assert proc.returncode != 0, out[-3000:]
             assert f"error: paths.fused: {value} holds 5 entries" in out, out[-3000:]
-            assert "Traceback" not in out
+            assert "Traceback" not in out and "Running stage 'prepare'" not in out
             assert _snapshot(folder) == before
-            assert "Running stage 'prepare'" not in out
-            OUTCOMES["refused by dvc exp run: output folder holds someone's files"] += 1
+            OUTCOMES[f"refused by dvc {command[0]}: output folder holds someone's files"] += 1
     finally:
         shutil.rmtree(inside, ignore_errors=True)
         project.git("checkout", "--", "params.yaml")
