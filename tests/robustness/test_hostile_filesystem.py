@@ -166,6 +166,7 @@ def test_an_empty_or_new_folder_is_used_and_then_replaced(workspace, tmp_path) -
         OUTCOMES["used: empty, new or own output folder"] += 1
 
 
+@pytest.mark.e2e
 def test_dvc_onto_someones_folder_deletes_nothing(project, tmp_path) -> None:  # noqa: F811
     """The issue's own reproduction, `dvc exp run -S paths.fused=<folder outside>`, and
     `dvc repro` with params.yaml naming a folder inside the project. DVC deletes a stage's
@@ -388,5 +389,5 @@ def test_zz_report(capsys) -> None:
     """How many faults were tried and how each ended (the count of the module's cases)."""
     assert OUTCOMES, "run with the rest of the module"
     with capsys.disabled():
-        print(f"\nhostile file systems: {sum(OUTCOMES.values())} faults tried: "
+        print(f"\nhostile file systems: {sum(OUTCOMES.values())} cases tried: "
               + "; ".join(f"{n} {what}" for what, n in sorted(OUTCOMES.items())))
