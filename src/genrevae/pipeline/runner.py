@@ -53,9 +53,10 @@ def seed_everything(seed: int) -> None:
 def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | None) -> None:
     """Parse ``--params``, load and validate the config, seed, run ``main``.
 
-    A :class:`GenreVAEError` (bad parameter, unusable input) ends the stage with one
-    ``error:`` line and exit status 2; nothing partial is left because every writer
-    is atomic.
+    A :class:`GenreVAEError` (bad parameter, unusable input, an output path onto
+    someone's folder) or an ``OSError`` (a full disk, a folder removed mid-run) ends the
+    stage with one ``error:`` line and exit status 2; SIGINT or SIGTERM with one line
+    and 128 + the signal. Nothing partial is left because every writer is atomic.
     """
     summary = (doc or "").strip()
     parser = argparse.ArgumentParser(
@@ -79,20 +80,21 @@ def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | Non
         claim_outputs(cfg, stage)
         seed_everything(cfg.seed)
         main(cfg, args)
-    except GenreVAEError as exc:
-        _stop(stage, "error", str(exc), 2)
-    except OSError as exc:  # a full disk, a folder removed under the stage, ...
-        log.debug("file-system fault", exc_info=True)
-        _stop(stage, "error", os_error_line(exc), 2)
     except BaseException as exc:
-        if _signal is None and not isinstance(exc, KeyboardInterrupt):
-            raise
-        # Whatever the interrupt became on its way out (C code can turn it into a
-        # SystemError): every writer is atomic and extraction journaled, so a rerun resumes.
-        log.debug("interrupted", exc_info=True)
-        signum = _signal or signal.SIGINT
-        _stop(stage, "interrupted", f"interrupted ({signal.Signals(signum).name}); rerun "
-              "(`dvc repro`) to resume", 128 + signum)
+        if _signal is not None or isinstance(exc, KeyboardInterrupt):
+            # Whatever the interrupt became on its way out (C code can turn it into a
+            # SystemError, killed workers into a broken pool): every writer is atomic and
+            # extraction journaled, so a rerun resumes.
+            log.debug("interrupted", exc_info=True)
+            signum = _signal or signal.SIGINT
+            _stop(stage, "interrupted", f"interrupted ({signal.Signals(signum).name}); rerun "
+                  "(`dvc repro`) to resume", 128 + signum)
+        if isinstance(exc, GenreVAEError):
+            _stop(stage, "error", str(exc), 2)
+        if isinstance(exc, OSError):  # a full disk, a folder removed under the stage, ...
+            log.debug("file-system fault", exc_info=True)
+            _stop(stage, "error", os_error_line(exc), 2)
+        raise
     runlog.record_end(stage, "ok")
 
 
