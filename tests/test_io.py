@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from genrevae.errors import ArtifactError
+from genrevae.errors import ArtifactError, OutputError
 from genrevae.io import (
+    OWNED,
     atomic_dir,
     atomic_path,
     copy_npy_rows,
@@ -59,6 +60,86 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
         raise RuntimeError("killed")
     assert (target / "x.txt").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_atomic_dir_replaces_only_a_folder_it_wrote(tmp_path):
+    """A folder of someone's files is refused, untouched; an empty one, or one holding the
+    marker every atomic_dir writes, is replaced."""
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "sub" / "x.npy").write_bytes(b"\x00" * 10)
+    before = _tree(mine)
+    with pytest.raises(OutputError, match=r"mine holds 2 entries this project did not write "
+                                          r"\(sub, thesis.tex\)"), atomic_dir(mine) as tmp:
+        (tmp / "x.txt").write_text("new")
+    assert _tree(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):  # empty, then its own
+        with atomic_dir(empty) as tmp:
+            (tmp / "x.txt").write_text("new")
+        assert sorted(p.name for p in empty.iterdir()) == [OWNED, "x.txt"]
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(OutputError, match="is a file, but this output is a folder"), \
+            atomic_dir(tmp_path / "file"):
+        pass
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_atomic_path_refuses_a_folder(tmp_path):
+    (tmp_path / "out.json" / "inner").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"out\.json is a folder, but this output is a file"):
+        save_json(tmp_path / "out.json", {"a": 1})
+    assert (tmp_path / "out.json" / "inner").is_dir()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_atomic_writers_honour_the_umask(tmp_path, mask):
+    """mkstemp and mkdtemp create 0600 and 0700; the outputs get what open and mkdir give."""
+    old = os.umask(mask)
+    try:
+        save_json(tmp_path / "a.json", {"a": 1})
+        promote_file(tmp_path / "a.json", tmp_path / "b.json")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x.txt").write_text("x")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(old)
+    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask
+    for name in ("a.json", "b.json", "d/x.txt", f"d/{OWNED}", "plain.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == file_mode, name
+    for name in ("d", "plain"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == dir_mode, name
+
+
+def test_a_write_onto_a_read_only_folder_is_one_line_naming_it(tmp_path):
+    """A read-only folder (a read-only mount for root, whom permissions do not stop)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    root = os.geteuid() == 0
+    if root and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                               capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    if not root:
+        ro.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match=r"ro/a\.json: (Permission denied|Read-only file "
+                                              r"system); make it writable"):
+            save_json(ro / "a.json", {"a": 1})
+    finally:
+        if root:
+            subprocess.run(["umount", "-l", str(ro)], check=False)
+        else:
+            ro.chmod(0o755)
 
 
 def test_csv_round_trip_keeps_ids_as_strings(tmp_path):

@@ -38,3 +38,9 @@ class ArtifactError(DataError):
 
 class ConcurrentRunError(GenreVAEError):
     """Another pipeline runs in this workspace, or the params changed under this one."""
+
+
+class OutputError(GenreVAEError):
+    """An output cannot be written where the parameters put it: the path holds a folder
+    this project did not write (a stage refuses to replace it), a folder where a file
+    goes, or the disk is full or read-only; the message names the path."""

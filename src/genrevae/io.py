@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genrevae.errors import ArtifactError
+from genrevae.errors import ArtifactError, OutputError
 
 # Columns of data/prepared/manifest.csv: one row per track.
 MANIFEST_COLUMNS = ("track_id", "path", "genre", "language", "source", "lyrics", "split")
@@ -38,6 +39,9 @@ MANIFEST_NUMBERS = ("duration_s", "sample_rate", "channels", "rms_db")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
 RERUN = "rerun the stage that writes it (`dvc repro`)"
+# Written into every output folder a stage creates: a folder holding it is one this
+# project may replace; a folder without it (and not empty) holds someone else's files.
+OWNED = ".genrevae-output"
 
 
 @contextlib.contextmanager
@@ -66,35 +70,152 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200]
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (changing it
+    for a moment would race with other threads creating files)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | Path, *, folder: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open`` or ``mkdir`` would: temporary files and
+    folders are created 0600 / 0700, which would keep teammates out of the artifacts."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
+def os_error_line(exc: OSError, path: str | Path | None = None) -> str:
+    """One line for a file-system fault while a stage runs: the path, what went wrong and
+    what to do (a rerun resumes: every writer is atomic, extraction is journaled)."""
+    where = exc.filename or path or "a file"
+    what = exc.strerror or _first_line(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space there and rerun (`dvc repro`): the stage resumes"
+    elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        advice = ("it was removed (or its folder was) while the stage ran; rerun (`dvc repro`): "
+                  "the stage resumes or starts again")
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "make it writable (or point its path param elsewhere) and rerun (`dvc repro`)"
+    else:
+        advice = "fix that and rerun (`dvc repro`): the stage resumes"
+    return f"{where}: {what}; {advice}"
+
+
+def _target_error(exc: OSError, path: Path) -> OutputError:
+    """:func:`os_error_line` naming ``path`` where ``exc`` names nothing, or the temporary
+    file or folder beside it (a name the user never gave)."""
+    name = exc.filename if isinstance(exc.filename, str) else ""
+    first = os.path.relpath(name, path.parent).split(os.sep)[0] if name else ""
+    if not name or first.startswith(f".{path.name}."):
+        exc = OSError(exc.errno, exc.strerror or _first_line(exc), str(path))
+    return OutputError(os_error_line(exc))
+
+
+def foreign_entries(folder: str | Path) -> list[str]:
+    """The names in ``folder`` when it holds files this project did not write: empty when
+    the folder is absent, empty, or holds the :data:`OWNED` marker a stage writes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names = sorted(p.name for p in folder.iterdir())
+    return [] if OWNED in names else names
+
+
+def refuse_foreign(path: str | Path, what: str = "") -> None:
+    """:class:`OutputError` unless ``path`` is absent or a folder this project may replace
+    (``what`` names the param that points there)."""
+    path = Path(path)
+    where = f"{what}: " if what else ""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{where}{path} is a file, but this output is a folder; point "
+                          f"{what or 'the path'} at a new or empty folder")
+    foreign = foreign_entries(path)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise OutputError(f"{where}{path} holds {len(foreign)} entries this project did not "
+                          f"write ({shown}); a stage replaces its output folder, so it leaves "
+                          f"this one alone: point {what or 'the path'} at a new or empty folder")
+
+
+def mark_owned(folder: str | Path) -> None:
+    """Mark ``folder`` (created if needed) as an output folder of this project."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / OWNED
+    if not marker.exists():
+        marker.write_text("written by genrevae: a stage may replace this folder\n",
+                          encoding="utf-8")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The file gets the mode the umask gives a new file. A file system fault (full disk,
+    read-only folder) becomes one :class:`OutputError` naming ``path``; a folder at
+    ``path`` is refused, never replaced."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder, but this output is a file; point its path "
+                          "param at a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _target_error(exc, path) from exc
     tmp_path = Path(tmp)
     try:
+        honour_umask(tmp_path)
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _target_error(exc, path) from exc
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; swap it in for ``path`` on success."""
+    """Yield a temporary directory beside ``path``; swap it in for ``path`` on success.
+
+    The new folder holds the :data:`OWNED` marker and gets the umask's mode; an existing
+    ``path`` is replaced only if this project wrote it (:func:`refuse_foreign`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    refuse_foreign(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _target_error(exc, path) from exc
+    try:
+        honour_umask(tmp, folder=True)
+        mark_owned(tmp)
         yield tmp
+        refuse_foreign(path)  # again: it may have been filled while this one was written
+        if path.is_symlink():
+            path.unlink()  # the link only, not what it points at
+        old = None
         if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old)  # onto the empty folder: then the new one takes its name
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old is not None:
+                os.replace(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old)
+    except OSError as exc:
+        raise _target_error(exc, path) from exc
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def promote_file(src: str | Path, dst: str | Path) -> None:
@@ -109,6 +230,7 @@ def promote_file(src: str | Path, dst: str | Path) -> None:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
+        honour_umask(tmp)
 
 
 def npy_data_offset(path: str | Path) -> tuple[int, tuple[int, ...], np.dtype]:

@@ -21,6 +21,7 @@ from genrevae.features.fuse import (
     scale_audio,
     yeo_johnson,
 )
+from genrevae.io import OWNED
 
 N_TRACKS, SEGS, D_AUDIO, D_LYRICS = 8, 3, 5, 4
 NO_LYRICS = [2, 5]  # tracks without lyrics
@@ -138,8 +139,9 @@ def test_save_and_load_round_trip(tmp_path, rng, kind):
     directory = tmp_path / "fused"
     save_fused(directory, fused)
     save_fused(directory, fused)  # overwriting an existing directory works
-    assert sorted(p.name for p in directory.iterdir()) == sorted(
-        [*(f"{n}.npy" for n in ("audio", "lyrics", "hybrid", "has_lyrics")), "scalers.json"])
+    assert sorted(p.name for p in directory.iterdir()) == sorted(  # and the output marker
+        [*(f"{n}.npy" for n in ("audio", "lyrics", "hybrid", "has_lyrics")), "scalers.json",
+         OWNED])
     assert load_scalers(directory) == fused.scalers
     x, observed, usable = load_input(directory, kind)
     np.testing.assert_array_equal(x, getattr(fused, kind))

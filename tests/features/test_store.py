@@ -4,9 +4,12 @@ test_extraction.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from genrevae.features.store import Journal, TrackOutcome, partial_root
+import numpy as np
+
+from genrevae.features.store import FeatureStore, Journal, TrackOutcome, partial_root, reserve
 
 
 def test_a_torn_journal_line_is_ignored(tmp_path):
@@ -22,3 +25,31 @@ def test_partial_root_is_a_hidden_sibling():
     """data/features/audio keeps its resumable state in data/features/.audio.partial,
     outside the folder DVC deletes before the stage runs."""
     assert partial_root("data/features/audio") == Path("data/features/.audio.partial")
+
+
+def test_reserve_allocates_a_sparse_file(tmp_path):
+    """A memory map's file made by NumPy is sparse (a full disk would kill its writer with
+    SIGBUS at the first write); reserved, every block is on disk."""
+    path = tmp_path / "a.npy"
+    del_me = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(256, 1024))
+    del del_me
+    size = path.stat().st_size
+    assert path.stat().st_blocks * 512 < size  # sparse
+    reserve(path)
+    assert path.stat().st_blocks * 512 >= size
+    assert np.load(path).sum() == 0  # the content is unchanged
+
+
+def test_only_the_stores_own_stale_folders_are_removed(tmp_path, tiny_cfg):
+    """The work folders of other extractions are removed from the root; a folder there
+    that the store did not name is left alone."""
+    root = tmp_path / ".audio.partial"
+    stale, temp, foreign = root / ("0" * 20), root / f".{'1' * 20}.abc.tmp", root / "mine"
+    for folder in (stale, temp, foreign):
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("x")
+    store = FeatureStore([], tiny_cfg.features, root)
+    store._remove_stale()
+    assert sorted(p.name for p in root.iterdir()) == ["mine"]
+    assert (foreign / "keep.txt").read_text() == "x"
+    assert os.listdir(foreign) == ["keep.txt"]

@@ -9,6 +9,7 @@ Kaggle-format feature table used directly). Several audio sources can be read in
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -379,7 +380,11 @@ def build_synthetic(cfg: DataConfig, *, seed: int, corpus_dir: str | Path) -> Pr
             )
             rel = Path(genre) / f"{track.track_id}.wav"
             (tmp / genre).mkdir(exist_ok=True)
-            sf.write(tmp / rel, track.audio, syn.sample_rate, subtype="PCM_16")
+            # Encoded in memory, written by Python: libsndfile reports a full disk only
+            # as "System error", Python as the OSError it is.
+            wav = io.BytesIO()
+            sf.write(wav, track.audio, syn.sample_rate, format="WAV", subtype="PCM_16")
+            (tmp / rel).write_bytes(wav.getvalue())
             rms = float(np.sqrt(np.mean(track.audio.astype(np.float64) ** 2)))
             rows.append({
                 "track_id": track.track_id, "path": (corpus_dir / rel).as_posix(),

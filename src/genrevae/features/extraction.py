@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from genrevae.config import FeaturesConfig
 from genrevae.devices import resolve_device
-from genrevae.errors import AudioError
+from genrevae.errors import AudioError, DataError
 from genrevae.features.audio import batch_features
 from genrevae.features.store import FeatureStore, TrackOutcome, store_track
 from genrevae.features.workers import (
@@ -133,7 +134,7 @@ class CorpusExtraction(FeatureStore):
                 index, outcome = fut.result()
                 record(index, outcome)
                 recorded.add(index)
-        except BaseException:
+        except BaseException as exc:
             # Interrupted or a worker failed: keep what finished, then let it propagate.
             pool.shutdown(wait=True, cancel_futures=True)
             for fut in futures:
@@ -141,6 +142,11 @@ class CorpusExtraction(FeatureStore):
                     index, outcome = fut.result()
                     if index not in recorded:
                         record(index, outcome)
+            if isinstance(exc, BrokenProcessPool):
+                raise DataError("a feature worker process was killed (out of memory? see the "
+                                "system log); the finished tracks are kept: rerun (`dvc repro`) "
+                                "to resume, with fewer features.n_jobs if memory is short"
+                                ) from exc
             raise
         pool.shutdown(wait=True)
 

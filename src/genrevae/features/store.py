@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,9 +32,9 @@ import numpy as np
 
 from genrevae.config import FeaturesConfig
 from genrevae.data.audio import segment_length
-from genrevae.errors import DataError
+from genrevae.errors import DataError, OutputError
 from genrevae.features.audio import handcrafted_columns, n_frames
-from genrevae.io import npy_data_offset
+from genrevae.io import honour_umask, npy_data_offset, os_error_line
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,23 @@ JOURNAL_EVERY_S = 1.0
 LOCK_WAIT_S = 10.0
 # Feature keys that say where values are computed, not what they are.
 _WHERE = ("n_jobs", "device", "engine", "scheduler")
+# The names this store gives the folders of its root: a work folder (the key) or one being
+# created; nothing else there is removed.
+_OURS = re.compile(r"[0-9a-f]{20}|\.[0-9a-f]{20}\..+\.tmp")
+
+
+def reserve(path: Path) -> None:
+    """Allocate every byte of ``path`` on disk now. Pages written through a memory map of a
+    sparse file are allocated at the first write, and a full disk then kills the writer
+    with SIGBUS; reserved up front, a full disk is an ``OSError`` here instead."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no such call there
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    finally:
+        os.close(fd)
 
 
 def partial_root(audio_features: str | Path) -> Path:
@@ -223,16 +242,27 @@ class FeatureStore:
                                                max_seconds=cfg.max_seconds)
                              for p in self.paths], dtype=np.int64)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", suffix=".tmp", dir=self.root))
-        rows = max(1, int(capacity.sum()))  # numpy cannot map an empty file
-        for name, shape in zip((_MEL, _HAND), self.row_shape, strict=True):
-            arr = np.lib.format.open_memmap(tmp / name, mode="w+", dtype=np.float32,
-                                            shape=(rows, *shape))
-            del arr
-        (tmp / _PLAN).write_text(json.dumps({"key": self.key, "capacity": capacity.tolist()}),
-                                 encoding="utf-8")
-        if self.folder.exists():
-            shutil.rmtree(self.folder)
-        os.replace(tmp, self.folder)
+        try:
+            honour_umask(tmp, folder=True)
+            rows = max(1, int(capacity.sum()))  # numpy cannot map an empty file
+            for name, shape in zip((_MEL, _HAND), self.row_shape, strict=True):
+                arr = np.lib.format.open_memmap(tmp / name, mode="w+", dtype=np.float32,
+                                                shape=(rows, *shape))
+                del arr
+                reserve(tmp / name)
+            (tmp / _PLAN).write_text(json.dumps({"key": self.key,
+                                                 "capacity": capacity.tolist()}),
+                                     encoding="utf-8")
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            os.replace(tmp, self.folder)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            need = sum(4 * int(np.prod((max(1, int(capacity.sum())), *shape)))
+                       for shape in self.row_shape)
+            where = OSError(exc.errno, f"{exc.strerror} (the extraction's arrays need "
+                                       f"{need / 2**20:.1f} MiB there)", str(self.root))
+            raise OutputError(os_error_line(where)) from exc
         self.capacity = capacity
         log.info("allocated %d segment rows for %d tracks in %s", int(capacity.sum()),
                  len(self.paths), self.folder)
@@ -253,7 +283,7 @@ class FeatureStore:
 
     def _remove_stale(self) -> None:
         for child in self.root.iterdir():
-            if child == self.folder or not child.is_dir():
+            if child == self.folder or not child.is_dir() or not _OURS.fullmatch(child.name):
                 continue
             fd = self._lock(child, wait=False) if not child.name.endswith(".tmp") else -1
             if fd is None:
@@ -282,6 +312,9 @@ class FeatureStore:
                     os.close(fd)
                 self._create()
                 fd = self._lock(self.folder, wait=False)
+            else:  # a folder of an older version may be sparse
+                for name in (_MEL, _HAND):
+                    reserve(self.folder / name)
             self._lock_fd = fd
         finally:
             if root_fd is not None and root_fd >= 0:

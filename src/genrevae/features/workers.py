@@ -74,6 +74,7 @@ def single_threaded_worker(parent: int | None = None) -> None:
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the stage's handler, forked with it
     if parent is not None:
         import ctypes
 

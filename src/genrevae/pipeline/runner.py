@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import random
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 from genrevae import runlog
 from genrevae.config import Config, load_config, load_params
 from genrevae.errors import ConfigError, GenreVAEError
+from genrevae.io import os_error_line
+from genrevae.pipeline.outputs import claim_outputs
 
 log = logging.getLogger("genrevae")
 
@@ -50,9 +53,10 @@ def seed_everything(seed: int) -> None:
 def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | None) -> None:
     """Parse ``--params``, load and validate the config, seed, run ``main``.
 
-    A :class:`GenreVAEError` (bad parameter, unusable input) ends the stage with one
-    ``error:`` line and exit status 2; nothing partial is left because every writer
-    is atomic.
+    A :class:`GenreVAEError` (bad parameter, unusable input, an output path onto
+    someone's folder) or an ``OSError`` (a full disk, a folder removed mid-run) ends the
+    stage with one ``error:`` line and exit status 2; SIGINT or SIGTERM with one line
+    and 128 + the signal. Nothing partial is left because every writer is atomic.
     """
     summary = (doc or "").strip()
     parser = argparse.ArgumentParser(
@@ -69,17 +73,52 @@ def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | Non
     setup_logging(args.verbose)
     stage = Path(sys.argv[0]).stem
     runlog.record_start(stage)
+    _catch_signals()
     try:
         cfg = _load(args.params)
         runlog.claim_params(stage, args.params)
+        claim_outputs(cfg, stage)
         seed_everything(cfg.seed)
         main(cfg, args)
-    except GenreVAEError as exc:
-        runlog.record_end(stage, "error")
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except BaseException as exc:
+        if _signal is not None or isinstance(exc, KeyboardInterrupt):
+            # Whatever the interrupt became on its way out (C code can turn it into a
+            # SystemError, killed workers into a broken pool): every writer is atomic and
+            # extraction journaled, so a rerun resumes.
+            log.debug("interrupted", exc_info=True)
+            signum = _signal or signal.SIGINT
+            _stop(stage, "interrupted", f"interrupted ({signal.Signals(signum).name}); rerun "
+                  "(`dvc repro`) to resume", 128 + signum)
+        if isinstance(exc, GenreVAEError):
+            _stop(stage, "error", str(exc), 2)
+        if isinstance(exc, OSError):  # a full disk, a folder removed under the stage, ...
+            log.debug("file-system fault", exc_info=True)
+            _stop(stage, "error", os_error_line(exc), 2)
+        raise
     runlog.record_end(stage, "ok")
+
+
+# The signal that interrupted this stage, once one has.
+_signal: int | None = None
+
+
+def _catch_signals() -> None:
+    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt``, remembering which came, so the
+    stage unwinds (temporary files removed, the journal flushed) and ends in one line."""
+    def interrupt(signum: int, frame: object) -> None:
+        global _signal
+        _signal = signum
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+
+
+def _stop(stage: str, status: str, message: str, code: int) -> None:
+    runlog.record_end(stage, status)
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _load(params: Path) -> Config:
@@ -97,6 +136,7 @@ def run_inline(stage: str, params: str | Path = "params.yaml") -> None:
     loaded and seeded as the stage's script does (paths resolve from the working folder),
     for tests and benchmarks. Raises what the stage raises."""
     cfg = load_config(params)
+    claim_outputs(cfg, stage)
     seed_everything(cfg.seed)
     module = importlib.import_module(f"genrevae.pipeline.{stage}")
     if stage == "evaluate":  # logs the params file as the MLflow run's params
