@@ -54,6 +54,7 @@ def make_artifacts(folder: Path) -> list[Path]:
     plots.mkdir(exist_ok=True)
     (plots / "latent.png").write_bytes(PNG_BYTES[::-1])
     (plots / "notes.txt").write_text("hello\n")
+    (plots / ".genrevae-output").write_text("")  # the marker of a folder a stage wrote
     return [png, plots]
 
 
@@ -196,7 +197,8 @@ def test_full_table_is_a_csv_artifact(store: SimpleNamespace, logged: SimpleName
 
 def test_artifacts_listed_and_intact(store: SimpleNamespace, logged: SimpleNamespace,
                                      tmp_path: Path) -> None:
-    """The file is logged at the top, the folder under its own name, bytes unchanged."""
+    """The file is logged at the top, the folder under its own name (without the marker
+    that says a stage wrote it), bytes unchanged."""
     top = {(a.path, a.is_dir) for a in store.client.list_artifacts(logged.run_id)}
     assert top == {("loss.png", False), ("plots", True), ("eval_table.csv", False)}
     inner = {a.path for a in store.client.list_artifacts(logged.run_id, "plots")}

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from genrevae.errors import TrackingError
+from genrevae.io import OWNED
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +359,10 @@ class PipelineRun:
             self.client.log_batch(self.run_id, metrics=metric_list[i : i + 1000])
         self.client.log_text(self.run_id, table_csv(table), "eval_table.csv")
         for item in map(Path, artifacts):
-            if item.is_dir():
-                self.client.log_artifacts(self.run_id, str(item), artifact_path=item.name)
+            if item.is_dir():  # its files, without the marker that says the folder is ours
+                for file in sorted(f for f in item.rglob("*") if f.is_file() and f.name != OWNED):
+                    sub = file.parent.relative_to(item.parent).as_posix()
+                    self.client.log_artifact(self.run_id, str(file), artifact_path=sub)
             elif item.is_file():
                 self.client.log_artifact(self.run_id, str(item))
 
