@@ -30,6 +30,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from genrevae import registry
 from genrevae.cli import main as cli_main
 from genrevae.pipeline.runner import run_inline
 from genrevae.registry import DIGEST_TAG, LOADER, MODEL_NAME
@@ -84,8 +85,12 @@ def store(tmp_path_factory, tiny_composed, torch_one_thread):
         client = MlflowClient(tracking_uri=uri)
         runs = {}
         for name, folder in (("a", a), ("b", b)):
+            # The folder's probe names only its data; the store knows the run by its model.
             probe = json.loads((folder / "models" / "probe.json").read_text())
-            runs[name] = client.get_run(probe["provenance"]["run_id"])
+            assert probe["provenance"] == {"data": "synthetic"}
+            found = registry.folder_provenance(folder / "models")
+            runs[name] = client.get_run(found["run_id"])
+            assert found["version"] == runs[name].data.tags[registry.VERSION_TAG]
         yield SimpleNamespace(root=root, uri=uri, a=a, b=b, client=client, runs=runs,
                               env={**os.environ})
 
@@ -204,7 +209,8 @@ def test_promote_then_champion_predicts_as_the_runs_folder(capsys, store, songs)
     assert info["run"] == a.info.run_name and info["run_id"] == a.info.run_id
     assert info["version"] == version_of(store, a) and info["registered_model"] == MODEL_NAME
     assert info["data"] == "synthetic" and info["genres"] == GENRES and info["trained"]
-    assert folder[0]["model"]["run"] == a.info.run_name and folder[0]["model"]["version"] is None
+    # A folder's run is found in the store by its model's digest: the same provenance.
+    assert folder[0]["model"] == info
     warnings_ = [line for line in err if line.startswith("warning:")]
     assert err == warnings_ and len(warnings_) == 1 and "synthetic" in warnings_[0]
 

@@ -135,7 +135,8 @@ def log_model(run: tracking.PipelineRun, model_path: str | Path,
         bundle = Path(tmp) / BUNDLE
         try:
             song = example_song()
-            digests = write_bundle(Path(model_path), Path(probe_path), bundle, example=song)
+            digests = write_bundle(Path(model_path), Path(probe_path), bundle, example=song,
+                                   provenance=_run_provenance(run))
         except DataError as exc:
             if isinstance(exc, ArtifactError):
                 raise
@@ -160,6 +161,59 @@ def log_model(run: tracking.PipelineRun, model_path: str | Path,
     log.info("model logged as %s version %s (runs:/%s/%s)", MODEL_NAME, version, run.run_id,
              ARTIFACT)
     return version
+
+
+def _iso(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _run_provenance(run: tracking.PipelineRun) -> dict[str, str]:
+    """The run, and when its pipeline started (the run's start time), for the logged probe."""
+    info = run.client.get_run(run.run_id).info
+    return {"run": run.name, "run_id": run.run_id, "trained": _iso(info.start_time)}
+
+
+def _store_exists(uri: str) -> bool:
+    """False for a SQLite store whose file does not exist (opening it would create it)."""
+    if not uri.startswith("sqlite:///"):
+        return True
+    return Path(uri[len("sqlite:///"):]).is_file()
+
+
+def folder_provenance(model_dir: str | Path) -> dict[str, Any]:
+    """The run (and registered version) that logged the model in ``model_dir``, found in
+    the tracking store by the SHA-256 of its ``model.pt``: the newest such run. Empty when
+    the store has none or cannot be read (provenance is a courtesy here, never an error)."""
+    from genrevae.predict import MODEL_FILE
+    from genrevae.serving.bundle import sha256
+
+    uri = tracking.tracking_uri()
+    path = Path(model_dir) / MODEL_FILE
+    if not path.is_file() or not _store_exists(uri):
+        return {}
+    try:
+        client = tracking.mlflow_client(uri)
+        experiment = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME",
+                                                                  tracking.EXPERIMENT))
+        if experiment is None:
+            return {}
+        found = client.search_runs([experiment.experiment_id],
+                                   f"tags.`{DIGEST_TAG}` LIKE '%{sha256(path)}%'",
+                                   max_results=1, order_by=["attributes.start_time DESC"])
+        if not found:
+            return {}
+        run = found[0]
+        mv = _run_version(client, run.info.run_id)
+    except Exception as exc:  # an unreachable or refusing store: the provenance stays unknown
+        log.debug("no provenance for %s from %s: %s", model_dir, uri, exc)
+        return {}
+    out = {"run": run.info.run_name, "run_id": run.info.run_id,
+           "trained": _iso(run.info.start_time)}
+    if mv is not None:
+        out.update(version=str(mv.version), registered_model=MODEL_NAME)
+    return out
 
 
 def register(client: Any, run_id: str, model_id: str, digests: dict[str, str]) -> str:
@@ -302,7 +356,9 @@ def open_model(spec: str | Path, *, condition: str | None = None) -> tuple[Any, 
 
     if not is_uri(spec):
         predictor = Predictor(spec, condition=condition)
-        return predictor, provenance(predictor)
+        found = folder_provenance(spec)
+        return predictor, provenance(predictor, version=found.pop("version", None),
+                                     name=found.pop("registered_model", None), found=found)
     with tempfile.TemporaryDirectory(prefix="genrevae-model-") as tmp:
         folder, resolved = download(str(spec), Path(tmp))
         # Everything is read into memory here, so the download can go.

@@ -112,9 +112,10 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
     save_json(cfg.paths.headline, head)
     save_json(cfg.paths.probe, {
         **predictor_payload(probes["latent"], reps["latent"], assignments, cfg.evaluate.target),
-        # What `genrevae predict` and the served model report as their provenance.
-        PROVENANCE_KEY: {"run": run.name, "run_id": run.run_id, "data": cfg.data.name,
-                         "trained": _iso(pipeline_started())}})
+        # The data source, for `genrevae predict`'s provenance. The run that logged the model
+        # is not written here (the same params give the same bytes): the logged copy carries
+        # it, and predict finds a folder's run by its model's digest (genrevae.registry).
+        PROVENANCE_KEY: {"data": cfg.data.name}})
     log.info("test split:\n%s", summary_table(results).round(3).to_string(index=False))
     log.info("active units %d/%d, KL %.2f, test reconstruction MSE %.3f", diag["active_units"],
              diag["latent_dim"], diag["kl"], diag["recon_mse"])
@@ -130,12 +131,6 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
                table={"eval": {k: v for k, v in metrics.items() if k != "data"}, "train": train},
                artifacts=[out, cfg.paths.loss_plot, cfg.paths.eval_metrics, cfg.paths.train_metrics,
                           cfg.paths.headline])
-
-
-def _iso(seconds: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def _leakage(cfg: Config, manifest: pd.DataFrame, seg: pd.DataFrame) -> dict:

@@ -43,15 +43,21 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def write_bundle(model_path: Path, probe_path: Path, out: Path, *,
-                 example: bytes | None = None) -> dict[str, str]:
+                 example: bytes | None = None,
+                 provenance: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Copy the model and probe into the new folder ``out`` with the input transform (the
     checkpoint's record of scalers and feature settings) as JSON; returns the digests.
+    ``provenance`` (the run that logs it) is added to the copied probe's own.
 
     Raises DataError (not ArtifactError) for a model that cannot predict from audio:
     Predictor refuses it, or it fails on the song ``example``."""
     out.mkdir(parents=True)
     shutil.copyfile(model_path, out / MODEL_FILE)
     shutil.copyfile(probe_path, out / PROBE_FILE)
+    if provenance:
+        probe = json.loads((out / PROBE_FILE).read_text(encoding="utf-8"))
+        probe[PROVENANCE_KEY] = {**(probe.get(PROVENANCE_KEY) or {}), **provenance}
+        save_json(out / PROBE_FILE, probe)
     predictor = Predictor(out)
     if example is not None:
         from genrevae.serving.payload import predict_bytes
@@ -98,10 +104,12 @@ def check_transform(folder: Path, predictor: Predictor) -> None:
 
 
 def provenance(predictor: Predictor, *, version: str | None = None,
-               name: str | None = None) -> dict[str, Any]:
+               name: str | None = None,
+               found: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Which model answers: its MLflow run, registered model and version (when loaded
-    from the registry), the data it was trained on, the genres it knows and when."""
-    known = predictor.probe.get(PROVENANCE_KEY) or {}
+    from the registry), the data it was trained on, the genres it knows and when.
+    ``found``: what the tracking store says of a model folder's run, where it knows it."""
+    known = {**(predictor.probe.get(PROVENANCE_KEY) or {}), **(found or {})}
     return {
         "run": known.get("run"), "run_id": known.get("run_id"),
         "registered_model": name, "version": version,
