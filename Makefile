@@ -31,11 +31,12 @@ setup: $(STAMP)  ## create .venv with the pinned dependencies (CPU torch)
 run: setup  ## run the pipeline on the embedded default corpus (dvc repro), push to the DVC remote
 	dvc repro
 	@# What it built, and the run-cache entries, so a teammate's clone pulls instead of
-	@# recomputing (the default remote is in .dvc/config; docs/sharing.md).
-	dvc push --run-cache
+	@# recomputing (the default remote is in .dvc/config, REMOTE=name picks another;
+	@# a failure is one `error:` line: docs/sharing.md).
+	genrevae push $(if $(REMOTE),-r $(REMOTE))
 
 pull: setup  ## restore data, features, models and plots from the DVC remote (no recompute)
-	dvc pull
+	genrevae pull $(if $(REMOTE),-r $(REMOTE))
 
 test: $(TEST_STAMP) lint browser sshd  ## run the linter and the whole test suite
 	python -m pytest

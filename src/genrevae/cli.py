@@ -143,6 +143,12 @@ def _cmd_ui(args: argparse.Namespace) -> None:
                        "--port", str(args.port), "--workers", "1"], env)
 
 
+def _cmd_transfer(args: argparse.Namespace) -> None:
+    from genrevae.remote import transfer
+
+    transfer(args.command, args.remote, args.targets)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrevae",
@@ -237,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     u.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     u.set_defaults(func=_cmd_ui)
+
+    for action, what in (("push", "`dvc push --run-cache`: send what the workspace built, and "
+                          "the run-cache, to the DVC remote"),
+                         ("pull", "`dvc pull`: restore the data, features, models and plots "
+                          "of dvc.lock from the DVC remote instead of recomputing them")):
+        t = sub.add_parser(action, help=what.split(": ", 1)[1], description=f"{what}; a "
+                           "failure (server down, key refused, files missing) in one line.")
+        t.add_argument("-r", "--remote", default=None,
+                       help="the DVC remote (default: the default remote, `shared`)")
+        t.add_argument("targets", nargs="*", metavar="TARGET",
+                       help="stages or outputs (default: everything in dvc.lock)")
+        t.set_defaults(func=_cmd_transfer)
     return parser
 
 
