@@ -143,6 +143,25 @@ def _cmd_ui(args: argparse.Namespace) -> None:
                        "--port", str(args.port), "--workers", "1"], env)
 
 
+def _cmd_run_of(args: argparse.Namespace) -> None:
+    from genrevae import tracking
+    from genrevae.config import load_params
+
+    params = load_params(args.params)
+    uri = tracking.tracking_uri()
+    try:
+        runs = tracking.runs_with_params(params, uri)
+    except GenreVAEError:
+        raise
+    except Exception as exc:
+        raise tracking.tracking_error(uri, exc) from exc
+    if not runs:
+        raise GenreVAEError(f"no finished MLflow run in {uri} has the params of {args.params}")
+    for run in runs:
+        print(f"{run.info.run_id}  {run.info.run_name}  commit "
+              f"{run.data.tags.get('git.commit', '?')[:7]}")
+
+
 def _cmd_transfer(args: argparse.Namespace) -> None:
     from genrevae.remote import transfer
 
@@ -243,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     u.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     u.set_defaults(func=_cmd_ui)
+
+    o = sub.add_parser(
+        "run-of",
+        help="the MLflow run(s) logged for the params of params.yaml, newest first",
+        description="Print the id, name and commit of the finished MLflow runs whose composed "
+        "params equal those of PARAMS (tag genrevae.params_digest). When DVC restores "
+        "evaluate from its run-cache nothing is logged: this finds the run that made the "
+        "restored outputs.",
+    )
+    o.add_argument("params", nargs="?", type=Path, default=Path("params.yaml"),
+                   help="the params file (default: params.yaml)")
+    o.set_defaults(func=_cmd_run_of)
 
     for action, what in (("push", "`dvc push --run-cache`: send what the workspace built, and "
                           "the run-cache, to the DVC remote"),

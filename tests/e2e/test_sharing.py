@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Project, build_project, clean_env, stages_run
+from .conftest import BIN, ROOT, Project, build_project, clean_env, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -116,9 +116,12 @@ def test_run_cache_restores_a_configuration_tried_before(first):
     assert stages_run(proc.stdout) <= {"check"}  # check keeps a persistent output: no run-cache
     runs = _mlflow_runs(first.root)
     assert sorted(r.data.params["latent_dim"] for r in runs) == ["16", "4"]
-    # The restored outputs are A's.
+    # The restored outputs are A's, and their record is A's run, found by its params.
     head = first.git("show", "main:metrics/headline.json").stdout
     assert json.loads((first.root / "metrics/headline.json").read_text()) == json.loads(head)
+    found = first.run(str(BIN / "genrevae"), "run-of").stdout.splitlines()
+    a_run = next(r for r in runs if r.data.params["latent_dim"] == "4")
+    assert len(found) == 1 and found[0].split()[0] == a_run.info.run_id
 
 
 def test_two_sweep_tasks_push_and_a_third_clone_reads_them(first, share):
