@@ -9,7 +9,7 @@ UI_PORT ?= 5000
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run test lint params ui browser clean
+.PHONY: help setup run pull test lint params ui browser sshd clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}' \
@@ -29,10 +29,17 @@ $(TEST_STAMP): $(STAMP)
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (CPU torch)
 
-run: setup  ## run the pipeline on the embedded default corpus (dvc repro)
+run: setup  ## run the pipeline on the embedded default corpus (dvc repro), push to the DVC remote
 	dvc repro
+	@# What it built, and the run-cache entries, so a teammate's clone pulls instead of
+	@# recomputing (the default remote is in .dvc/config, REMOTE=name picks another;
+	@# a failure is one `error:` line: docs/sharing.md).
+	genrevae push $(if $(REMOTE),-r $(REMOTE))
 
-test: $(TEST_STAMP) lint browser  ## run the linter and the whole test suite
+pull: setup  ## restore data, features, models and plots from the DVC remote (no recompute)
+	genrevae pull $(if $(REMOTE),-r $(REMOTE))
+
+test: $(TEST_STAMP) lint browser sshd  ## run the linter and the whole test suite
 	python -m pytest
 
 # The runs-page test drives Debian's Chromium headless against a real mlflow server.
@@ -44,6 +51,16 @@ browser:  ## install Debian's chromium for the browser test (apt-get, as root) i
 	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
 	      || echo "chromium could not be installed: the browser test will skip"; \
 	  else echo "chromium is missing (apt-get install chromium, as root): the browser test will skip"; fi; }
+
+# The SSH remote test starts its own sshd (Debian's openssh-server) on a loopback port.
+sshd:  ## install Debian's openssh-server for the SSH remote test (apt-get, as root) if missing
+	@test -x /usr/sbin/sshd || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q openssh-server >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q openssh-server >/dev/null 2>&1; } \
+	      || echo "openssh-server could not be installed: the SSH remote test will skip"; \
+	  else echo "sshd is missing (apt-get install openssh-server, as root): the SSH remote test will skip"; fi; }
 
 lint: setup  ## ruff
 	ruff check .

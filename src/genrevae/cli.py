@@ -306,6 +306,30 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
+def _cmd_run_of(args: argparse.Namespace) -> None:
+    from genrevae import tracking
+    from genrevae.config import load_params
+
+    params = load_params(args.params)
+    uri = tracking.tracking_uri()
+    try:
+        runs = tracking.runs_with_params(params, uri)
+    except GenreVAEError:
+        raise
+    except Exception as exc:
+        raise tracking.tracking_error(uri, exc) from exc
+    if not runs:
+        raise GenreVAEError(f"no finished MLflow run in {uri} has the params of {args.params}")
+    for run in runs:
+        print(f"{run.info.run_id}  {run.info.run_name}  commit "
+              f"{run.data.tags.get('git.commit', '?')[:7]}")
+
+
+def _cmd_transfer(args: argparse.Namespace) -> None:
+    from genrevae.remote import transfer
+
+    transfer(args.command, args.remote, args.targets)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -449,6 +473,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-mb", type=_positive_float, default=None,
                    help="largest song accepted, in MB (default: GENREVAE_MAX_PAYLOAD_MB, else 100)")
     s.set_defaults(func=_cmd_serve)
+
+    o = sub.add_parser(
+        "run-of",
+        help="the MLflow run(s) logged for the params of params.yaml, newest first",
+        description="Print the id, name and commit of the finished MLflow runs whose composed "
+        "params equal those of PARAMS (tag genrevae.params_digest). When DVC restores "
+        "evaluate from its run-cache nothing is logged: this finds the run that made the "
+        "restored outputs.",
+    )
+    o.add_argument("params", nargs="?", type=Path, default=Path("params.yaml"),
+                   help="the params file (default: params.yaml)")
+    o.set_defaults(func=_cmd_run_of)
+
+    for action, what in (("push", "`dvc push --run-cache`: send what the workspace built, and "
+                          "the run-cache, to the DVC remote"),
+                         ("pull", "`dvc pull`: restore the data, features, models and plots "
+                          "of dvc.lock from the DVC remote instead of recomputing them")):
+        t = sub.add_parser(action, help=what.split(": ", 1)[1], description=f"{what}; a "
+                           "failure (server down, key refused, files missing) in one line.")
+        t.add_argument("-r", "--remote", default=None,
+                       help="the DVC remote (default: the default remote, `shared`)")
+        t.add_argument("targets", nargs="*", metavar="TARGET",
+                       help="stages or outputs (default: everything in dvc.lock)")
+        t.set_defaults(func=_cmd_transfer)
     return parser
 
 

@@ -78,6 +78,9 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
 # module turns into one line (tracking_error): their records say nothing more.
 _STORE_LOGGERS = ("mlflow.store.db.utils", "mlflow.store.tracking.sqlalchemy_store",
                   "mlflow.store.db", "alembic", "sqlalchemy")
+# A configuration's key: DVC restoring evaluate from its run-cache logs no run, and the run
+# tagged with the same digest is the record of those outputs (docs/sharing.md).
+PARAMS_DIGEST_TAG = "genrevae.params_digest"
 
 
 def project_root() -> Path:
@@ -122,6 +125,25 @@ class DatasetInfo:
         import hashlib
 
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A short hash of the composed params (the whole params.yaml), flattened and sorted."""
+    import hashlib
+
+    text = json.dumps(flatten(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def runs_with_params(params: Mapping[str, Any], uri: str | None = None) -> list[Any]:
+    """The finished runs logged for exactly these params, newest first."""
+    client = mlflow_client(uri or tracking_uri())
+    found = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT))
+    if found is None:
+        return []
+    return client.search_runs(
+        [found.experiment_id], f"tags.`{PARAMS_DIGEST_TAG}` = '{params_digest(params)}' "
+        "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"])
 
 
 def git_state(root: Path, own: Iterable[str] = ()) -> dict[str, str]:
@@ -417,7 +439,8 @@ def pipeline_run(
             "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
             "mlflow.source.type": "LOCAL",
             "mlflow.source.name": "dvc exp run" if exp_name else "dvc repro",
-            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **git, **(tags or {}),
+            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            PARAMS_DIGEST_TAG: params_digest(params), **git, **(tags or {}),
         }
         start_ms = int((started if started is not None else time.time()) * 1000)
         logged, renamed = mlflow_params(params)

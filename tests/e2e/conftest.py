@@ -75,19 +75,29 @@ def _default_to_tiny(conf: Path) -> None:
 def project(tmp_path_factory) -> Project:
     """The working tree (tracked and untracked-not-ignored files) in a fresh git repo,
     composing experiment=tiny by default, params.yaml recomposed and committed."""
-    root = tmp_path_factory.mktemp("clone") / "genrevae"
-    for rel in _tracked_files():
-        dest = root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest)
-    _default_to_tiny(root / "conf")
+    return build_project(tmp_path_factory.mktemp("clone") / "genrevae")
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for the commands run in a copied project: this venv first, no
+    MLFLOW_/DVC_/GIT_ settings of the caller, a git identity."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", DVC_NO_ANALYTICS="1",
                PYTHONUNBUFFERED="1", GIT_AUTHOR_NAME="genrevae tests",
                GIT_AUTHOR_EMAIL="tests@genrevae.invalid", GIT_COMMITTER_NAME="genrevae tests",
                GIT_COMMITTER_EMAIL="tests@genrevae.invalid")
-    p = Project(root, env)
+    return env
+
+
+def build_project(root: Path) -> Project:
+    """The copy that `project` is, at ``root`` (whose parent must exist)."""
+    for rel in _tracked_files():
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest)
+    _default_to_tiny(root / "conf")
+    p = Project(root, clean_env())
     p.run(str(BIN / "genrevae"), "params")
     p.git("init", "-q", "-b", "main")
     p.git("config", "user.name", "genrevae tests")
