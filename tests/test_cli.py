@@ -240,3 +240,20 @@ def test_ui_on_a_busy_port_with_an_empty_store(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"error: --port {port}: 127.0.0.1:{port} is in use; "
                                         "choose another port with --port"]
+
+
+def test_every_subcommand_has_help_that_renders(capsys) -> None:
+    """`genrevae CMD --help` prints for every command, and every option says what it does
+    (a bare % in a help string breaks argparse's formatting of the whole listing)."""
+    import argparse
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert commands.choices
+    for name, sub in commands.choices.items():
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([name, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: genrevae {name}" in capsys.readouterr().out
+        for action in sub._actions:
+            assert action.help, f"genrevae {name}: {action.dest} has no help text"

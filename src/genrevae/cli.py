@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "compare",
-        help="runs side by side, grouped by seed: means, 95 % intervals and a verdict",
+        help="runs side by side, grouped by seed: means, 95%% intervals and a verdict",
         description="Read runs from the MLflow store the pipeline logs to (MLFLOW_TRACKING_URI, "
         "else ./mlflow.db). Runs that differ only in seed form a configuration; per "
         "configuration: the seeds, the data, the test size, and the mean and 95 % t-interval "

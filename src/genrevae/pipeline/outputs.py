@@ -19,7 +19,7 @@ from genrevae.io import mark_owned, refuse_foreign
 # have a key of their own); tests/pipeline/test_outputs.py checks it against dvc.yaml.
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "check": ("checked",),
-    "prepare": ("prepared", "manifest", "rejected", "table", "corpus"),
+    "prepare": ("prepared", "manifest", "rejected", "table", "corpus", "split_report"),
     "extract_audio": ("audio_features", "segments", "mel", "handcrafted",
                       "handcrafted_columns", "skipped"),
     "embed_lyrics": ("lyrics_features", "lyrics_embedding", "lyrics_tracks"),
