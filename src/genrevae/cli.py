@@ -46,9 +46,10 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     import csv
     import logging
 
-    from genrevae.io import spreadsheet_text, to_json
+    from genrevae.io import to_json
     from genrevae.registry import open_model
     from genrevae.serving.bundle import synthetic_warning
+    from genrevae.spreadsheet import spreadsheet_text
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     predictor, info = open_model(args.model or _default_model_dir(), condition=args.condition)
@@ -171,94 +172,6 @@ def _cmd_check_clips(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
-def _cmd_ui(args: argparse.Namespace) -> None:
-    import shutil
-
-    from genrevae import tracking
-
-    uri = tracking.tracking_uri()
-    base = f"http://{args.host}:{args.port}"
-    try:
-        found = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
-    except Exception as exc:  # an unreadable store: mlflow ui will say more
-        raise tracking.tracking_error(uri, exc) from exc
-    if _port_taken(args.host, args.port):
-        # Only a UI that shows this very experiment (same id, creation time and artifact
-        # folder) is taken for ours; anything else there would be sent as our address.
-        if found is None:  # nothing to recognise our UI by
-            raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use; "
-                                "choose another port with --port")
-        if _served_experiment(args.host, args.port) != _identity(found):
-            raise GenreVAEError(f"--port {args.port}: {args.host}:{args.port} is in use by "
-                                f"another program (not the MLflow UI of {uri}); choose "
-                                "another port with --port")
-        print(f"the MLflow UI of {uri} is already running; runs of {tracking.EXPERIMENT!r}, "
-              f"headline columns first:\n  {tracking.runs_page_url(base, found.experiment_id)}")
-        return
-    if found is None:
-        print(f"no runs yet in {uri} (run the pipeline first); the UI is at {base}")
-    else:
-        print(f"runs of {tracking.EXPERIMENT!r}, headline columns first:\n  "
-              f"{tracking.runs_page_url(base, found.experiment_id)}", flush=True)
-    beside = Path(sys.executable).with_name("mlflow")  # this interpreter's, venv or not
-    mlflow = str(beside) if beside.is_file() else shutil.which("mlflow")
-    if mlflow is None:
-        raise GenreVAEError("the mlflow command is not on PATH (activate .venv)")
-    # The UI's job runner is for GenAI features this project does not use.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    os.execve(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host,
-                       "--port", str(args.port), "--workers", "1"], env)
-
-
-def _port_taken(host: str, port: int) -> bool:
-    """Whether a server listens on ``host:port`` (a bind as the UI's server makes fails)."""
-    import socket
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except OSError as exc:
-        raise GenreVAEError(f"--host {host}: not an address of this machine ({exc})") from exc
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            import errno
-
-            if exc.errno == errno.EADDRINUSE:
-                return True
-            raise GenreVAEError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
-                                ) from exc
-    return False
-
-
-def _identity(experiment) -> tuple:
-    return (str(experiment.experiment_id), int(experiment.creation_time or 0),
-            str(experiment.artifact_location))
-
-
-def _served_experiment(host: str, port: int) -> tuple | None:
-    """The identity of experiment ``genrevae`` as the MLflow server at ``host:port`` shows
-    it, or None when what listens there does not answer as one."""
-    import json
-    import urllib.parse
-    import urllib.request
-
-    from genrevae import tracking
-
-    near = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    near = f"[{near}]" if ":" in near else near
-    query = urllib.parse.urlencode({"experiment_name": tracking.EXPERIMENT})
-    url = f"http://{near}:{port}/api/2.0/mlflow/experiments/get-by-name?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            exp = json.loads(answer.read())["experiment"]
-        return (str(exp["experiment_id"]), int(exp.get("creation_time") or 0),
-                str(exp["artifact_location"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _cmd_promote(args: argparse.Namespace) -> None:
     from genrevae.registry import MODEL_NAME, promote
 
@@ -267,34 +180,16 @@ def _cmd_promote(args: argparse.Namespace) -> None:
           f"{run.info.run_id})")
 
 
+def _cmd_ui(args: argparse.Namespace) -> None:
+    from genrevae.servers import ui
+
+    ui(args.host, args.port)
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
-    import logging
-    import os
-    import shutil
+    from genrevae.servers import serve
 
-    from genrevae import tracking
-    from genrevae.registry import is_uri, open_model
-    from genrevae.serving.bundle import describe, synthetic_warning
-    from genrevae.serving.payload import MAX_MB_ENV
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not is_uri(args.model):
-        raise GenreVAEError(f"--model {args.model!r}: expected models:/... or runs:/...")
-    # Checked here first, so a tampered or missing model is one line, not a server traceback.
-    _, info = open_model(args.model)
-    print(describe(info), flush=True)
-    if (warning := synthetic_warning(info)) is not None:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    beside = Path(sys.executable).with_name("mlflow")
-    mlflow = str(beside) if beside.is_file() else shutil.which("mlflow")
-    if mlflow is None:
-        raise GenreVAEError("the mlflow command is not on PATH (activate .venv)")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri(),
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    if args.max_mb is not None:
-        env[MAX_MB_ENV] = str(args.max_mb)
-    os.execve(mlflow, [mlflow, "models", "serve", "-m", args.model, "--env-manager", "local",
-                       "-h", args.host, "-p", str(args.port), "-w", "1"], env)
+    serve(args.model, args.host, args.port, args.max_mb)
 
 
 def _positive_float(text: str) -> float:

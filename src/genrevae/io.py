@@ -22,6 +22,13 @@ import numpy as np
 import pandas as pd
 
 from genrevae.errors import ArtifactError, OutputError
+from genrevae.spreadsheet import (
+    escape_column,
+    holds_cr,
+    spreadsheet_text,
+    unescape_column,
+    unescape_name,
+)
 
 # Columns of data/prepared/manifest.csv: one row per track.
 MANIFEST_COLUMNS = ("track_id", "path", "genre", "language", "source", "lyrics", "split")
@@ -33,11 +40,6 @@ TEXT_COLUMNS = frozenset({"track_id", "group", "path", "genre", "language", "sou
                           "split", "reason", "detail", "artist", "filename"})
 # The manifest's numeric columns; every other manifest column (a metadata table's too) is text.
 MANIFEST_NUMBERS = ("duration_s", "sample_rate", "channels", "rms_db")
-# A cell starting with one of these is a formula to a spreadsheet program (OWASP, "CSV
-# injection"): it is written behind a quote, and so is one starting with the quote itself,
-# so that reading back (which drops one leading quote) gives every text exactly.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
 RERUN = "rerun the stage that writes it (`dvc repro`)"
 # Written into every output folder a stage creates: a folder holding it is one this
 # project may replace; a folder without it (and not empty) holds someone else's files.
@@ -319,54 +321,15 @@ def load_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-def spreadsheet_text(value: Any) -> Any:
-    """``value`` as written into a CSV: a text a spreadsheet program would run as a formula
-    (or one starting with the escape quote) gets a leading ``'``; anything else as it is."""
-    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, ESCAPE)):
-        return ESCAPE + value
-    return value
-
-
-def _holds_text(column: pd.Series) -> bool:
-    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
-
-
-def _texts_where(column: pd.Series, test: str, *args: Any, **kwargs: Any) -> pd.Series:
-    """Vectorised ``str.<test>(*args)`` on ``column``'s text cells; False elsewhere (numbers,
-    booleans, missing values, a column with no text at all)."""
-    if not _holds_text(column):
-        return pd.Series(False, index=column.index)
-    try:
-        hits = getattr(column.str, test)(*args, **kwargs)
-    except AttributeError:  # an object column that holds no string
-        return pd.Series(False, index=column.index)
-    return hits.fillna(False).astype(bool)
-
-
-def _escape_column(column: pd.Series) -> pd.Series:
-    risky = _texts_where(column, "startswith", (*FORMULA_STARTS, ESCAPE))
-    return column.where(~risky, ESCAPE + column.astype(str)) if risky.any() else column
-
-
-def _holds_cr(frame: pd.DataFrame) -> bool:
-    return any("\r" in str(c) for c in frame.columns) or any(
-        _texts_where(frame[c], "contains", "\r", regex=False).any() for c in frame.columns)
-
-
-def _unescape_column(column: pd.Series) -> pd.Series:
-    quoted = _texts_where(column, "startswith", ESCAPE)
-    return column.where(~quoted, column.str[1:]) if quoted.any() else column
-
-
 def save_csv(path: str | Path, frame: pd.DataFrame) -> None:
     """``frame`` as UTF-8 CSV, atomically; texts a spreadsheet would run as formulas are
     escaped (:func:`spreadsheet_text`), and :func:`load_csv` undoes it."""
-    safe = frame.apply(_escape_column) if len(frame.columns) else frame
+    safe = frame.apply(escape_column) if len(frame.columns) else frame
     safe = safe.rename(columns=spreadsheet_text)  # a metadata table's column names too
     # The csv module quotes a field holding "\n" but not one holding a lone "\r" (lyrics
     # from a Windows table), which readers then take for a line end: such a table has
     # every text quoted.
-    quoting = csv.QUOTE_NONNUMERIC if _holds_cr(safe) else csv.QUOTE_MINIMAL
+    quoting = csv.QUOTE_NONNUMERIC if holds_cr(safe) else csv.QUOTE_MINIMAL
     with atomic_path(path) as tmp:
         safe.to_csv(tmp, index=False, quoting=quoting)
 
@@ -386,13 +349,9 @@ def load_csv(path: str | Path, *, text: Any = None) -> pd.DataFrame:
         fh.seek(0)
         # Only empty fields are missing values: a genre or word such as "NA" stays a string.
         frame = pd.read_csv(fh, keep_default_na=False, na_values=[""], encoding="utf-8",
-                            dtype={c: str for c in header if is_text(_unescape(c))})
-    frame = frame.rename(columns=_unescape)
-    return frame.apply(_unescape_column) if len(frame.columns) else frame
-
-
-def _unescape(name: str) -> str:
-    return name[1:] if name.startswith(ESCAPE) else name
+                            dtype={c: str for c in header if is_text(unescape_name(c))})
+    frame = frame.rename(columns=unescape_name)
+    return frame.apply(unescape_column) if len(frame.columns) else frame
 
 
 def _ends_with_newline(fh: Any) -> bool:

@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import os
-import re
 import socket
 import subprocess
 import time
@@ -43,6 +42,7 @@ from typing import Any
 
 from genrevae.errors import TrackingError
 from genrevae.io import OWNED
+from genrevae.run_params import RENAMED_TAG, flatten, mlflow_params, params_digest
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,6 @@ VIEW_KEY = "headline"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 # Tags by which a later run recognises a run whose process died before closing it.
 PID_TAG, HOST_TAG = "genrevae.pid", "genrevae.host"
-# The params logged under another name than their dotted key (see mlflow_params).
-RENAMED_TAG = "genrevae.renamed_params"
-# MLflow's rule for a param name (mlflow.utils.validation: _validate_param_name, on POSIX)
-# is these characters, at most MAX_NAME of them; "/" is also allowed there, but a name
-# holding one must not change under path normalisation, so a name written from user data
-# (a genre_map key) loses its slashes with the other characters.
-_NOT_IN_NAME = re.compile(r"[^\w.\- :]")
-MAX_NAME = 250
-MAX_VALUE = 6000
 # An unreachable tracking server: MLflow's defaults retry 7 times with a backoff doubling
 # from 2 s (about 4 min) and wait 120 s for each answer. These defaults (used unless the
 # variable is set) give up after about 30 s of retries (0 + 2 + 4 + 8 + 16 s, plus up to
@@ -95,18 +86,6 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{(root or project_root()) / DB_NAME}"
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and \
         value == value and abs(value) != float("inf")
@@ -122,17 +101,8 @@ class DatasetInfo:
     profile: Mapping[str, Any]  # a few counts (tracks, segments, genres)
 
     def digest(self) -> str:
-        import hashlib
 
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
-
-
-def params_digest(params: Mapping[str, Any]) -> str:
-    """A short hash of the composed params (the whole params.yaml), flattened and sorted."""
-    import hashlib
-
-    text = json.dumps(flatten(params), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def runs_with_params(params: Mapping[str, Any], uri: str | None = None) -> list[Any]:
@@ -180,34 +150,6 @@ def mlflow_client(uri: str) -> Any:
     for name in _STORE_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return MlflowClient(tracking_uri=uri)
-
-
-def mlflow_params(params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """The params tree as MLflow params: ``(params, renamed)``.
-
-    Keys are the dotted paths of :func:`flatten`; values are strings of at most MLflow's
-    6000 characters. A key MLflow would refuse, one holding a user's name (a
-    ``data.genre_map`` key such as ``"R&B"``), is logged under a name with each character
-    outside MLflow's set replaced by ``_`` (``data.genre_map.R_B``), shortened to 250
-    characters; where that name is taken, a hash of the key is appended. ``renamed`` maps
-    each such name back to its key (the run's ``genrevae.renamed_params`` tag)."""
-    flat = {k: str(v)[:MAX_VALUE] for k, v in flatten(params).items()}
-    valid = {k for k in flat if _mlflow_name(k) == k}
-    out = {k: flat[k] for k in sorted(valid)}
-    renamed: dict[str, str] = {}
-    for key in sorted(set(flat) - valid):
-        name = _mlflow_name(key)
-        if name in out:
-            digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-            name = f"{_mlflow_name(key, MAX_NAME - 9)}-{digest}"
-        out[name] = flat[key]
-        renamed[name] = key
-    return out, renamed
-
-
-def _mlflow_name(key: str, limit: int = MAX_NAME) -> str:
-    name = _NOT_IN_NAME.sub("_", key)[:limit] or "_"
-    return "_" + name[1:] if name.startswith(".") else name
 
 
 def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:

@@ -36,8 +36,9 @@ from genrevae.data.synthetic import generate_track
 from genrevae.eda import md_text, write_eda
 from genrevae.errors import AudioError, ConfigError, DataError
 from genrevae.features.audio import handcrafted_columns
-from genrevae.io import FORMULA_STARTS, load_csv, load_manifest, save_csv
+from genrevae.io import load_csv, load_manifest, save_csv
 from genrevae.pipeline.runner import run_inline
+from genrevae.spreadsheet import FORMULA_STARTS
 from tests.conftest import ROOT
 
 SR = 22050
