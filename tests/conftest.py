@@ -24,18 +24,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENREVAE_SHARED_DATA") or ROOT.parent / "shared" / "data")
 # The marker of each tier's folder under tests/ (registered in pyproject.toml).
 TIER_MARKERS = {"e2e": "e2e", "slow": "slow"}
+# Slow files outside tests/slow/: test_predict.py stays where other modules import its
+# pipeline harness names from (tests.test_predict; the harness itself is tests/pipeline/conftest.py).
+SLOW_FILES = {"test_predict.py"}
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Mark each test by its folder under tests/: tests/e2e/... e2e, tests/slow/... slow."""
+    """Mark each test by its folder under tests/: tests/e2e/... e2e, tests/slow/... slow
+    (and the files of SLOW_FILES slow)."""
     tests = ROOT / "tests"
     for item in items:
         try:
-            top = Path(item.path).resolve().relative_to(tests).parts[0]
+            parts = Path(item.path).resolve().relative_to(tests).parts
         except ValueError:
             continue
-        if top in TIER_MARKERS:
-            item.add_marker(TIER_MARKERS[top])
+        if parts[0] in TIER_MARKERS:
+            item.add_marker(TIER_MARKERS[parts[0]])
+        elif "/".join(parts) in SLOW_FILES:
+            item.add_marker("slow")
 
 
 @pytest.fixture
