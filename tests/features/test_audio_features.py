@@ -1,7 +1,7 @@
 """Per-segment audio features: column names in the Kaggle GTZAN order, shapes, values equal
 to plain librosa calls on the waveform, and batches. The torch path is tested in
 test_frontend_torch.py, cutting files into segments in test_workers.py and extracting a
-corpus in test_extraction.py."""
+corpus in tests/slow/features/test_extraction.py."""
 
 from __future__ import annotations
 
