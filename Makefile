@@ -1,4 +1,5 @@
-# genrevae: `make run` sets up and runs the pipeline; `make test` sets up and runs the tests.
+# genrevae: `make run` sets up and runs the pipeline; `make test` sets up and runs the fast
+# tests (the edit loop, under a minute), `make test-all` every tier (what CI runs).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -9,7 +10,7 @@ UI_PORT ?= 5000
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run pull test lint params ui browser sshd clean
+.PHONY: help setup run pull test test-all lint params ui browser sshd clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}' \
@@ -39,7 +40,11 @@ run: setup  ## run the pipeline on the embedded default corpus (dvc repro), push
 pull: setup  ## restore data, features, models and plots from the DVC remote (no recompute)
 	genrevae pull $(if $(REMOTE),-r $(REMOTE))
 
-test: $(TEST_STAMP) lint browser sshd  ## run the linter and the whole test suite
+# Tiers by folder (tests/conftest.py): tests/e2e/ is `e2e`, tests/slow/ is `slow`.
+test: $(TEST_STAMP) lint  ## ruff and the fast tests (no e2e, no slow): the edit loop
+	python -m pytest -m "not e2e and not slow"
+
+test-all: $(TEST_STAMP) lint browser sshd  ## ruff and every test (fast, slow, e2e): what CI runs
 	python -m pytest
 
 # The runs-page test drives Debian's Chromium headless against a real mlflow server.

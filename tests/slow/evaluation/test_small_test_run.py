@@ -16,7 +16,7 @@ from genrevae.config import from_dict
 from genrevae.errors import ConfigError
 from genrevae.evaluation.headline import KEYS
 from genrevae.pipeline.evaluate import SMALL_TEST_TAG
-from tests.test_predict import STAGES, run_stages
+from tests.pipeline.conftest import STAGES, run_stages
 
 CHANCE_KEYS = ("ami", "ami_base", "ami_gain", "ami_lang", "n_test", "n_genres", "nmi_chance",
                "ami_chance", "small_test")

@@ -31,7 +31,7 @@ from genrevae.io import OWNED
 from genrevae.pipeline.runner import run_inline
 from tests.conftest import ROOT
 from tests.e2e.conftest import project  # noqa: F401 - the real-DVC fixture
-from tests.test_predict import run_stages
+from tests.pipeline.conftest import run_stages
 
 STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate",
           "eda")

@@ -4,16 +4,14 @@ every feature except the near-zero harmonic and percussive means)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from genrevae.data.audio import load_audio
 from genrevae.features.audio import handcrafted_columns, segment_features
+from tests.conftest import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 WAVS = sorted((SHARED_DATA / "gtzan_sample").glob("*/*.wav"))
 NEAR_ZERO = {"harmony_mean", "perceptr_mean"}
 

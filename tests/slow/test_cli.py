@@ -10,7 +10,7 @@ import pytest
 
 from genrevae import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 GENREVAE = Path(sys.executable).parent / "genrevae"
 MODELS = ", ".join(sorted(p.stem for p in (CONF / "model").glob("[!_]*.yaml")))

@@ -5,7 +5,6 @@ exactly the latent the pipeline computed for it."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
@@ -25,38 +24,17 @@ import torch
 import yaml
 
 from genrevae.cli import main as cli_main
-from genrevae.pipeline.runner import run_inline
 from genrevae.predict import Predictor
 from tests.conftest import ROOT
+from tests.pipeline import conftest as harness
+
+# The in-process pipeline harness lives in tests/pipeline/conftest.py; its names stay
+# importable from here, and the `pipeline` fixture is made this module's.
+STAGES, run_stages = harness.STAGES, harness.run_stages
+pipeline = harness.pipeline
 
 GENRES = ["blues", "classical", "hiphop", "metal"]
 LATENT_DIM = 4
-STAGES = ("prepare", "extract_audio", "embed_lyrics", "fuse", "train", "cluster", "evaluate")
-
-
-def run_stages(root: Path, stages=STAGES) -> None:
-    """Each stage's ``run`` in-process, in ``root``, on its params.yaml, seeded as a stage
-    process is (the global switch seeding sets is restored after)."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    with pytest.MonkeyPatch.context() as mp, contextlib.chdir(root):
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        try:
-            for stage in stages:
-                run_inline(stage, "params.yaml")
-        finally:
-            torch.use_deterministic_algorithms(deterministic)
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, tiny_composed) -> Path:
-    """A tiny pipeline (4 genres x 4 synthetic tracks of 6 s, hybrid input) run stage by
-    stage in a temporary folder; returns that folder."""
-    root = tmp_path_factory.mktemp("pipeline")
-    p = copy.deepcopy(tiny_composed)
-    assert p["model"]["input"] == "hybrid" and p["train"]["device"] == "cpu"
-    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    run_stages(root)
-    return root
 
 
 @pytest.fixture(scope="module")

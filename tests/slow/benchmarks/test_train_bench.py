@@ -15,7 +15,7 @@ import pytest
 from genrevae.features.fuse import load_input
 from genrevae.io import load_npy
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "train.py"
 
 
 def _module():

@@ -34,7 +34,7 @@ from genrevae.features.workers import load_segments
 from genrevae.pipeline import extract_audio
 
 SR = 22050
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GENRES = ["rock", "jazz", "metal", "blues", "disco", "reggae", "hiphop", "classical"]
 
 

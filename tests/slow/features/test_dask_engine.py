@@ -29,7 +29,7 @@ from genrevae.errors import ConfigError, DataError
 from genrevae.features.extraction import CorpusExtraction
 
 SR = 22050
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GENRES = ["rock", "jazz", "metal", "blues", "disco", "reggae"]
 
 
