@@ -157,7 +157,10 @@ def log_model(run: tracking.PipelineRun, model_path: str | Path,
                              run_id=run.run_id, loader_module=LOADER, data_path=str(bundle),
                              signature=signature(), input_example=example,
                              pip_requirements=_pins(), tags={DIGEST_TAG: json.dumps(digests)})
-        version = register(run.client, run.run_id, info.model_id, digests)
+            # Inside: MLflow's registry looks the logged model up through the global tracking
+            # URI, whose default is relative to the working folder (a `dvc queue` experiment
+            # runs in a copy of the project, with a store of its own there).
+            version = register(run.client, run.run_id, info.model_id, digests)
     log.info("model logged as %s version %s (runs:/%s/%s)", MODEL_NAME, version, run.run_id,
              ARTIFACT)
     return version
@@ -337,7 +340,10 @@ def download(uri: str, dest: Path) -> tuple[Path, Resolved]:
     client = tracking.mlflow_client(turi)
     with _store(turi):
         resolved = resolve(client, uri)
-        with _environ(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+        # models:/ is resolved in the registry, which MLflow would otherwise look for
+        # relative to the working folder.
+        with _environ(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+                      MLFLOW_REGISTRY_URI=os.environ.get("MLFLOW_REGISTRY_URI") or turi):
             local = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=str(dest), tracking_uri=turi))
     return local / "data" / BUNDLE, resolved

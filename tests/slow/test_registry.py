@@ -415,3 +415,26 @@ def test_bad_payload_is_a_400_and_the_server_keeps_serving(server, songs, body, 
     status, good = post(server.url, records((songs[0].read_bytes(), songs[0].name)))
     assert status == 200 and good["predictions"][0]["top_genre"] in GENRES
     assert server.proc.poll() is None
+
+
+def test_a_model_logged_from_a_copy_of_the_project_is_registered(store, tmp_path,
+                                                                 monkeypatch) -> None:
+    """A `dvc queue` experiment runs in a copy of the project, its store found by DVC_ROOT:
+    the version is registered in the project's store (MLflow's registry looks the logged
+    model up through the global tracking URI, by default ./mlflow.db of the copy)."""
+    from genrevae import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(store.root))
+    copy_ = tmp_path / "copy"
+    copy_.mkdir()
+    monkeypatch.chdir(copy_)
+    models = store.a / "models"
+    with tracking.pipeline_run(params={"seed": 7, "data": {"name": "synthetic"}}) as run:
+        version = registry.log_model(run, models / "model.pt", models / "probe.json")
+        run.finish(headline={}, history=[], table={}, artifacts=[])
+    assert version is not None
+    found = store.client.get_model_version(MODEL_NAME, version)
+    assert found.run_id == run.run_id
+    assert not (copy_ / "mlflow.db").exists()
