@@ -28,7 +28,14 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,sentence]'
 	touch $@
 
-setup: $(STAMP)  ## create .venv with the pinned dependencies (CPU torch)
+setup: $(STAMP) .dvc/config.local  ## create .venv with the pinned dependencies (CPU torch)
+
+# The default remote's absolute path, for this clone only: a queued experiment (`dvc queue`)
+# runs in a copy of the project under .dvc/tmp/exps/, where the relative URL in .dvc/config
+# would name another folder; DVC copies .dvc/config.local into that copy. An existing
+# config.local is left as it is (docs/sharing.md).
+.dvc/config.local:
+	dvc remote modify --local shared url "$(abspath $(CURDIR)/../genrevae-dvc-remote)"
 
 run: setup  ## run the pipeline on the embedded default corpus (dvc repro), push to the DVC remote
 	dvc repro

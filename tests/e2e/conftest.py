@@ -97,6 +97,10 @@ def build_project(root: Path) -> Project:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
     _default_to_tiny(root / "conf")
+    # The committed dvc.lock records the default corpus's outputs, which this tiny copy never
+    # has: a `dvc queue` experiment that restores a stage from the run-cache would look for
+    # their objects (as in any clone that has not pulled; docs/sharing.md).
+    (root / "dvc.lock").unlink(missing_ok=True)
     p = Project(root, clean_env())
     p.run(str(BIN / "genrevae"), "params")
     p.git("init", "-q", "-b", "main")
@@ -104,6 +108,7 @@ def build_project(root: Path) -> Project:
     p.git("config", "user.email", "tests@genrevae.invalid")
     p.git("add", "-A")
     p.git("commit", "-q", "-m", "tiny genrevae")
+    p.run("make", "--no-print-directory", ".dvc/config.local")  # as `make setup` does
     return p
 
 
