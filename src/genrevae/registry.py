@@ -353,12 +353,26 @@ def is_uri(spec: str | Path) -> bool:
     return str(spec).startswith(("models:/", "runs:/"))
 
 
+def load(data_path: str | Path, *, digests: dict[str, str] | None, version: str | None,
+         what: str, condition: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Check the bundle at ``data_path`` against ``digests``, then load it (MLflow's
+    loader, :mod:`genrevae.serving.pyfunc`, and :func:`open_model` both come here)."""
+    from genrevae.predict import Predictor
+    from genrevae.serving.bundle import check_transform, provenance, verify
+
+    folder = Path(data_path)
+    verify(folder, digests, what=what)
+    predictor = Predictor(folder, condition=condition)
+    check_transform(folder, predictor)
+    return predictor, provenance(predictor, version=version,
+                                 name=MODEL_NAME if version else None)
+
+
 def open_model(spec: str | Path, *, condition: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The predictor and provenance of ``spec``: a model folder, or a ``models:/`` or
     ``runs:/`` URI (downloaded, checked against the store's digests, then loaded)."""
     from genrevae.predict import Predictor
     from genrevae.serving.bundle import provenance
-    from genrevae.serving.pyfunc import load
 
     if not is_uri(spec):
         predictor = Predictor(spec, condition=condition)

@@ -17,7 +17,7 @@ from typing import Any
 
 from genrevae.errors import AudioError, GenreVAEError
 from genrevae.predict import Predictor
-from genrevae.serving.bundle import check_transform, provenance, synthetic_warning, verify
+from genrevae.serving.bundle import synthetic_warning
 from genrevae.serving.payload import max_bytes, predict_bytes
 
 log = logging.getLogger(__name__)
@@ -56,22 +56,9 @@ class GenreModel:
                                            "n_segments", "probabilities", "latent", "model"])
 
 
-def load(data_path: str | Path, *, digests: dict[str, str] | None, version: str | None,
-         what: str, condition: str | None = None) -> tuple[Predictor, dict[str, Any]]:
-    """Check the bundle at ``data_path`` against ``digests``, then load it."""
-    from genrevae.registry import MODEL_NAME
-
-    folder = Path(data_path)
-    verify(folder, digests, what=what)
-    predictor = Predictor(folder, condition=condition)
-    check_transform(folder, predictor)
-    return predictor, provenance(predictor, version=version,
-                                 name=MODEL_NAME if version else None)
-
-
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> GenreModel:
     """MLflow's entry point: ``data_path`` is the model's ``data/model`` folder."""
-    from genrevae.registry import recorded_for
+    from genrevae.registry import load, recorded_for
 
     folder = Path(data_path)
     root = folder.parent.parent
