@@ -54,7 +54,7 @@ import sys
 import numpy as np
 from genrevae.data.audio import cut_segments, load_audio
 from genrevae.features.audio import batch_features
-from genrevae.predict import Predictor
+from genrevae.serving.predict import Predictor
 
 p = Predictor(sys.argv[1])
 f = p.meta["features"]
@@ -72,7 +72,7 @@ probe_audio(sys.argv[1], min_seconds=3.0)
 FEATURES = """
 import json
 import sys
-from genrevae.predict import Predictor
+from genrevae.serving.predict import Predictor
 
 print(json.dumps(Predictor(sys.argv[1]).meta["features"]))
 """

@@ -62,7 +62,7 @@ from sklearn.metrics import normalized_mutual_info_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrevae.compose import compose_params  # noqa: E402
+from genrevae.config.compose import compose_params  # noqa: E402
 from genrevae.errors import GenreVAEError  # noqa: E402
 from genrevae.models.names import MODEL_NAMES  # noqa: E402
 from genrevae.pipeline.runner import run_inline  # noqa: E402

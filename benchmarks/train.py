@@ -60,7 +60,7 @@ def write_corpus(directory: Path, scale: int, seed: int = 0) -> int:
     """segments.csv, mel.npy and fused/ of ``scale`` x the embedded corpus in
     ``directory``; returns the number of segments. Each genre has its own spectral
     envelope and rhythm, each track its own offset, each segment noise."""
-    from genrevae.features.fuse import fuse_features, save_fused
+    from genrevae.inputs.fuse import fuse_features, save_fused
 
     rng = np.random.default_rng(seed)
     n_tracks = TRACKS * scale
@@ -126,7 +126,7 @@ def peak_rss_mb() -> float:
 
 def run_train(workdir: Path, corpus: Path, model: str, epochs: int, extra: list[str]) -> dict:
     """One train stage in a fresh process; returns {"seconds", "peak_rss_mb"}."""
-    from genrevae.compose import compose_params
+    from genrevae.config.compose import compose_params
 
     run_dir = workdir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

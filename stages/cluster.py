@@ -8,7 +8,7 @@ and one column per <representation>.<algorithm>; -1 marks DBSCAN noise.
 Writes paths.track_assignments: one row per track with an encoded segment (track_id,
 split) and one <representation>.kmeans column, K-Means on the mean of the track's segment
 rows, centres fit on train tracks (K-Means only, whatever cluster.algorithms says: see
-genrevae.evaluation.tracks).
+genrevae.evaluation.clustering).
 """
 
 from genrevae.pipeline import cluster

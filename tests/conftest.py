@@ -53,7 +53,7 @@ def params() -> dict:
 def tiny_composed(tmp_path_factory) -> dict:
     """conf/ composed with ``experiment=tiny`` (conf/experiment/tiny.yaml), as `dvc exp
     run -S experiment=tiny` composes it: the small configuration the e2e tests run too."""
-    from genrevae.compose import compose_params
+    from genrevae.config.compose import compose_params
 
     out = tmp_path_factory.mktemp("tiny") / "params.yaml"
     compose_params(["experiment=tiny"], conf_dir=ROOT / "conf", output=out)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genrevae.compose import compose_params
 from genrevae.config import MODEL_NAMES, Config, from_dict, load_config, load_params
+from genrevae.config.compose import compose_params
 from genrevae.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

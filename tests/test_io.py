@@ -32,7 +32,7 @@ from genrevae.io import (
     spreadsheet_text,
     to_json,
 )
-from genrevae.predict import Prediction
+from genrevae.serving.predict import Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 

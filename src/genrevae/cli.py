@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from genrevae import __version__
-from genrevae.compose import compose_params
 from genrevae.config import load_config
+from genrevae.config.compose import compose_params
 from genrevae.errors import GenreVAEError
 
 
@@ -47,9 +47,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     import logging
 
     from genrevae.io import to_json
-    from genrevae.registry import open_model
     from genrevae.serving.bundle import synthetic_warning
     from genrevae.spreadsheet import spreadsheet_text
+    from genrevae.tracking.registry import open_model
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     predictor, info = open_model(args.model or _default_model_dir(), condition=args.condition)
@@ -110,7 +110,7 @@ def _port(text: str) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from genrevae import compare, compare_seeds
+    from genrevae.tracking import compare, compare_seeds
 
     if args.png:
         _check_output(args.png, "--png")
@@ -139,7 +139,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _compare_scores() -> tuple[str, ...]:
-    from genrevae.compare_seeds import SCORES
+    from genrevae.tracking.compare_seeds import SCORES
 
     return SCORES
 
@@ -173,7 +173,7 @@ def _cmd_check_clips(args: argparse.Namespace) -> None:
 
 
 def _cmd_promote(args: argparse.Namespace) -> None:
-    from genrevae.registry import MODEL_NAME, promote
+    from genrevae.tracking.registry import MODEL_NAME, promote
 
     run, version = promote(args.run, args.alias)
     print(f"{MODEL_NAME}@{args.alias} -> version {version.version} (run {run.info.run_name}, "
@@ -181,13 +181,13 @@ def _cmd_promote(args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> None:
-    from genrevae.servers import ui
+    from genrevae.tracking.servers import ui
 
     ui(args.host, args.port)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from genrevae.servers import serve
+    from genrevae.tracking.servers import serve
 
     serve(args.model, args.host, args.port, args.max_mb)
 
@@ -221,7 +221,7 @@ def _cmd_run_of(args: argparse.Namespace) -> None:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> None:
-    from genrevae.remote import transfer
+    from genrevae.pipeline.remote import transfer
 
     transfer(args.command, args.remote, args.targets)
 

@@ -9,8 +9,8 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 
-from genrevae.clustering import NOISE
 from genrevae.evaluation.baselines import BASELINES, pca_baseline, representations
+from genrevae.evaluation.clustering import NOISE
 from genrevae.evaluation.metrics import (
     clustering_report,
     external_indices,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from genrevae.config import ModelConfig
+from genrevae.models.training import fit
 from genrevae.models.vae import VAE
-from genrevae.training import fit
 
 INPUT_DIM, LATENT_DIM, HIDDEN = 10, 2, (32, 16)
 

@@ -11,9 +11,9 @@ from genrevae.config import MODEL_NAMES, ModelConfig
 from genrevae.models.base import LatentModel
 from genrevae.models.conv_vae import ConvVAE
 from genrevae.models.registry import build_model
+from genrevae.models.training import fit
 from genrevae.models.vade import VaDE
 from genrevae.models.vae import AE, VAE
-from genrevae.training import fit
 
 D, LATENT, MEL = 12, 3, (16, 20)
 N_CONDITIONS, N_COMPONENTS = 2, 3

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from genrevae import runlog
+from genrevae.pipeline import runlog
 from tests.conftest import ROOT
 
 STAGE = '''
@@ -159,7 +159,7 @@ def test_the_runner_is_the_dvc_process_above_the_stage(tmp_path: Path) -> None:
                    "print(os.getpid(), flush=True)\n"
                    "subprocess.run(['/bin/sh', '-c', sys.argv[1]], check=True)\n")
     dvc.chmod(0o755)
-    child = f"{sys.executable} -c 'from genrevae import runlog; print(runlog.dvc_runner()[0])'"
+    child = f"{sys.executable} -c 'from genrevae.pipeline import runlog; print(runlog.dvc_runner()[0])'"
     out = subprocess.run([str(dvc), child], capture_output=True, text=True, check=True,
                          timeout=60).stdout.split()
     assert out[0] == out[1]
@@ -182,7 +182,7 @@ def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
     """A first stage recomposes conf/ with its `dvc exp run`'s -S values and compares."""
     import shutil
 
-    from genrevae.compose import compose_params
+    from genrevae.config.compose import compose_params
 
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     monkeypatch.chdir(tmp_path)

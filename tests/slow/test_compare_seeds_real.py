@@ -1,6 +1,6 @@
 """`genrevae compare` on real runs: the tiny pipeline in-process for two latent sizes and
 three seeds, read back from a real SQLite MLflow store (the slow part of
-tests/test_compare.py)."""
+tests/tracking/test_compare.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from genrevae import cli
-from genrevae.compare import find_runs, records
-from genrevae.compare_seeds import DataSet, group, pairs
+from genrevae.tracking.compare import find_runs, records
+from genrevae.tracking.compare_seeds import DataSet, group, pairs
 
 TINY_SEEDS = (0, 2, 3)
 TINY_DIMS = (4, 8)

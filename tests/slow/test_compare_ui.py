@@ -1,9 +1,9 @@
 """`genrevae ui`: a real MLflow server on a loopback port (the slow part of
-tests/test_compare.py, whose store of logged runs it uses)."""
+tests/tracking/test_compare.py, whose store of logged runs it uses)."""
 
 from __future__ import annotations
 
-from tests import test_compare
+from tests.tracking import test_compare
 
 store = test_compare.store  # the fixture, made this module's
 

@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from genrevae.cli import main as cli_main
-from genrevae.predict import Predictor
+from genrevae.serving.predict import Predictor
 from tests.conftest import ROOT
 from tests.pipeline import conftest as harness
 
@@ -503,7 +503,7 @@ def test_whitened_hybrid_model_is_refused(capsys, tmp_path, variant, songs) -> N
 def test_long_song_streams_in_batches_with_the_same_result(tmp_path, models, monkeypatch) -> None:
     """A song longer than a decode block goes through in batches of segments; its segments
     are those of decoding it whole, and the prediction does not depend on the batch size."""
-    import genrevae.predict as predict_module
+    import genrevae.serving.predict as predict_module
     from genrevae.data.audio import load_audio
 
     path = tmp_path / "long.wav"

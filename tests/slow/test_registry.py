@@ -30,11 +30,11 @@ import soundfile as sf
 import torch
 import yaml
 
-from genrevae import registry
 from genrevae.cli import main as cli_main
 from genrevae.pipeline.runner import run_inline
-from genrevae.registry import DIGEST_TAG, LOADER, MODEL_NAME
 from genrevae.serving.bundle import FILES, sha256
+from genrevae.tracking import registry
+from genrevae.tracking.registry import DIGEST_TAG, LOADER, MODEL_NAME
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -284,8 +284,8 @@ def test_tampered_model_is_refused_in_one_line(capsys, store, songs, change, why
 
 def test_a_model_that_cannot_predict_from_audio_is_not_logged(store, tiny_composed) -> None:
     """A lyrics-only model: evaluate's run says why in a tag, and no version is added."""
-    from genrevae.registry import NOT_LOGGED_TAG, log_model
     from genrevae.tracking import pipeline_run
+    from genrevae.tracking.registry import NOT_LOGGED_TAG, log_model
 
     root = store.root / "lyrics"
     p = copy.deepcopy(tiny_composed)

@@ -1,11 +1,11 @@
 """The cVAE's MMD weight takes the condition out of the latent: trainings of seconds each
-(the slow part of tests/test_training.py)."""
+(the slow part of tests/models/test_training.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.test_training import (
+from tests.models.test_training import (
     _condition_accuracy,
 )
 

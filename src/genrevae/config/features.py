@@ -22,7 +22,7 @@ ENGINES = ("local", "dask")
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 LYRICS_BACKENDS = ("tfidf", "sentence")
 LYRICS_ANALYZERS = ("word", "char")
-# fuse.audio_transform: see genrevae.features.fuse.fit_audio_scaling
+# fuse.audio_transform: see genrevae.inputs.fuse.fit_audio_scaling
 AUDIO_TRANSFORMS = ("none", "yeo_johnson")
 # Bounds on sizes (see SAMPLE_RATE_RANGE in build.py for why).
 MAX_SEGMENT_SECONDS = 600.0

@@ -54,7 +54,7 @@ from sklearn import metrics as skm
 
 from genrevae.evaluation.baselines import BASELINES
 from genrevae.evaluation.chance import permutation_chance, small_test_reasons
-from genrevae.evaluation.tracks import ALGORITHM
+from genrevae.evaluation.clustering import ALGORITHM
 
 # Order of the columns wherever the headline is shown: the chance-corrected scores first.
 KEYS = ("ami", "ami_base", "ami_gain", "ami_net", "nmi", "nmi_base", "nmi_gain", "ari",

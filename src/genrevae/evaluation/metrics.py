@@ -11,9 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
-from genrevae.clustering import NOISE
+from genrevae.errors import ArtifactError
+from genrevae.evaluation.clustering import ALGORITHM, NOISE, majority_clusters, track_means
+
+# Track scoring: how a track's cluster was found (genrevae.evaluation.clustering) and
+# which tracks are scored.
+METHODS = ("mean", "majority")
+SCOPES = ("test", "all")
 
 
 def internal_indices(
@@ -116,3 +123,58 @@ def has_lyrics_leakage(has_lyrics: np.ndarray, labels: np.ndarray) -> dict[str, 
         "rule_accuracy": correct / n,
         "majority_accuracy": majority / n,
     }
+
+
+def track_labels(segments: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """One row per track of ``segments``, indexed by ``track_id`` (sorted): its ``columns``
+    (a column named twice is kept once), taken from its first segment, since a track's
+    segments share its split and labels."""
+    return segments.groupby("track_id", sort=True)[list(dict.fromkeys(columns))].first()
+
+
+def evaluate_tracks(
+    track_assignments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    reps: Mapping[str, np.ndarray],
+    segments: pd.DataFrame,
+    truths: tuple[str, ...] = ("genre", "language"),
+    *,
+    seed: int,
+) -> dict[str, dict[str, dict[str, dict[str, float | None]]]]:
+    """``{representation: {method: {scope: report}}}``, method in :data:`METHODS`.
+
+    ``assignments``, ``reps`` and ``segments`` (with ``track_id``, ``split`` and the
+    ``truths`` columns) are aligned row for row; ``track_assignments`` has one row per
+    track of ``segments`` (``track_id`` and ``<rep>.kmeans``). A track's label and split
+    are its segments' (splits are by track). Internal indices of both methods are taken on
+    the track means, so they say how tight the track clusters are where they are scored;
+    ``majority`` is left out for a representation without segment K-Means.
+    """
+    tracks = track_labels(segments, ("split", *truths))
+    order = pd.Index(track_assignments["track_id"])
+    if not order.is_unique or set(order) != set(tracks.index):
+        raise ArtifactError("the track assignments do not cover the same tracks as the "
+                            "segment assignments; rerun the cluster stage (dvc repro cluster)")
+    tracks = tracks.loc[order]
+    split = tracks["split"].to_numpy()
+    out: dict = {}
+    for rep, x in reps.items():
+        column = f"{rep}.{ALGORITHM}"
+        ids, means = track_means(x, segments["track_id"].to_numpy())
+        means = pd.DataFrame(means, index=ids).loc[order].to_numpy()
+        labels = {}
+        if column in track_assignments:
+            labels["mean"] = track_assignments[column].to_numpy()
+        if column in assignments:
+            labels["majority"] = majority_clusters(assignments[column].to_numpy(),
+                                                   segments["track_id"].to_numpy()).loc[order]
+        for method, pred in labels.items():
+            for scope in SCOPES:
+                sel = split == "test" if scope == "test" else np.ones(len(split), dtype=bool)
+                if not sel.any():
+                    continue
+                report = clustering_report(
+                    means[sel], np.asarray(pred)[sel],
+                    {name: tracks[name].to_numpy()[sel] for name in truths}, seed=seed)
+                out.setdefault(rep, {}).setdefault(method, {})[scope] = report
+    return out

@@ -1,5 +1,5 @@
 """The evaluation table: every clustering of every representation, on test and on all data,
-per segment and (see :mod:`genrevae.evaluation.tracks`) per track."""
+per segment and (see :mod:`genrevae.evaluation.clustering`) per track."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What every model shares: encode to (mu, logvar), decode, and its own KL term.
 
-The training loop (:mod:`genrevae.training`) only needs this interface, so a Gaussian VAE,
+The training loop (:mod:`genrevae.models.training`) only needs this interface, so a Gaussian VAE,
 a conditional VAE, a mixture-prior VaDE and a deterministic autoencoder train the same
 way and are compared on equal terms.
 """
@@ -85,7 +85,7 @@ class LatentModel(nn.Module):
     #: per row are large and memory is to stay independent of the corpus.
     eval_batch_size: int = 4096
 
-    # -- hooks the training loop calls (genrevae.training.fit); no-ops by default
+    # -- hooks the training loop calls (genrevae.models.training.fit); no-ops by default
 
     def setup(self, x_train: np.ndarray) -> None:
         """Before the first epoch, with the train rows: fit what the model derives from its

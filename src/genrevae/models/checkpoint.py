@@ -1,6 +1,6 @@
 """The one place that writes and reads model files: weights, the model's config, how it
 was built, and what its input needs (the input transform's record, see
-:mod:`genrevae.model_input`). Loading never runs code from the file."""
+:mod:`genrevae.inputs.transform`). Loading never runs code from the file."""
 
 from __future__ import annotations
 

@@ -7,12 +7,11 @@ import logging
 
 import numpy as np
 
-from genrevae.clustering import cluster
 from genrevae.config import Config
 from genrevae.evaluation.baselines import representations
-from genrevae.evaluation.tracks import cluster_tracks
+from genrevae.evaluation.clustering import cluster, cluster_tracks
+from genrevae.inputs.transform import load_model_input
 from genrevae.io import SEGMENT_KEYS, load_csv, load_npy, save_csv
-from genrevae.model_input import load_model_input
 
 log = logging.getLogger(__name__)
 

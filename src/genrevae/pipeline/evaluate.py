@@ -2,7 +2,7 @@
 same dimension, the raw model input) for every clustering, per segment and per track, and
 for a linear probe; what the lyrics alone give away; the model's own diagnostics; the
 plots; from these the headline; all logged as one MLflow run, with the model as a
-registered MLflow model (:mod:`genrevae.registry`)."""
+registered MLflow model (:mod:`genrevae.tracking.registry`)."""
 
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genrevae import plots, registry, tracking
+from genrevae import plots, tracking
 from genrevae.config import Config, to_dict
 from genrevae.evaluation.baselines import representations
 from genrevae.evaluation.diagnostics import latent_diagnostics, traversals
@@ -26,6 +26,7 @@ from genrevae.evaluation.leakage import (
     lyrics_probe,
     lyrics_probe_within,
 )
+from genrevae.evaluation.metrics import evaluate_tracks, track_labels
 from genrevae.evaluation.probe import ProbeResult, linear_probe
 from genrevae.evaluation.report import (
     TRACK,
@@ -34,13 +35,13 @@ from genrevae.evaluation.report import (
     predictor_payload,
     summary_table,
 )
-from genrevae.evaluation.tracks import evaluate_tracks, track_labels
+from genrevae.inputs.transform import InputTransform, ModelInput, load_model_input
 from genrevae.io import key_positions, load_csv, load_json, load_manifest, load_npy, save_json
-from genrevae.model_input import InputTransform, ModelInput, load_model_input
 from genrevae.models.base import LatentModel
 from genrevae.models.checkpoint import load_model
-from genrevae.runlog import pipeline_started
+from genrevae.pipeline.runlog import pipeline_started
 from genrevae.serving.bundle import PROVENANCE_KEY
+from genrevae.tracking import registry
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def evaluate(cfg: Config, run: tracking.PipelineRun, manifest: pd.DataFrame) -> 
         **predictor_payload(probes["latent"], reps["latent"], assignments, cfg.evaluate.target),
         # The data source, for `genrevae predict`'s provenance. The run that logged the model
         # is not written here (the same params give the same bytes): the logged copy carries
-        # it, and predict finds a folder's run by its model's digest (genrevae.registry).
+        # it, and predict finds a folder's run by its model's digest (genrevae.tracking.registry).
         PROVENANCE_KEY: {"data": cfg.data.name}})
     log.info("test split:\n%s", summary_table(results).round(3).to_string(index=False))
     log.info("active units %d/%d, KL %.2f, test reconstruction MSE %.3f", diag["active_units"],

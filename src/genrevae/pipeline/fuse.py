@@ -7,7 +7,7 @@ import logging
 
 from genrevae.config import Config
 from genrevae.errors import DataError
-from genrevae.features.fuse import fuse_features, save_fused
+from genrevae.inputs.fuse import fuse_features, save_fused
 from genrevae.io import load_csv, load_npy
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What every ``stages/<stage>.py`` shares: a CLI with help, logging, config, seeding,
 one clear error line instead of a traceback for bad input or parameters, and the record
-of the run in the workspace (:mod:`genrevae.runlog`: stage times, and the refusal of a
+of the run in the workspace (:mod:`genrevae.pipeline.runlog`: stage times, and the refusal of a
 second pipeline that would change params.yaml under this one)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genrevae import runlog
 from genrevae.config import Config, load_config, load_params
 from genrevae.errors import ConfigError, GenreVAEError
 from genrevae.io import os_error_line
+from genrevae.pipeline import runlog
 from genrevae.pipeline.outputs import claim_outputs
 
 log = logging.getLogger("genrevae")

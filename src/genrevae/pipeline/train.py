@@ -12,13 +12,13 @@ import pandas as pd
 from genrevae import plots
 from genrevae.config import Config
 from genrevae.errors import DataError
+from genrevae.inputs.transform import ModelInput, load_model_input
 from genrevae.io import load_csv, save_csv, save_json, save_npy
-from genrevae.model_input import ModelInput, load_model_input
 from genrevae.models.base import LatentModel
 from genrevae.models.checkpoint import save_checkpoint
 from genrevae.models.registry import build_model
+from genrevae.models.training import fit, resolve_device
 from genrevae.pipeline.runner import seed_everything
-from genrevae.training import fit, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ prediction reports.
 
 A bundle is data only. ``model.pt`` loads weights-only (:mod:`genrevae.models.checkpoint`),
 the rest is JSON. Its digests are recorded outside the artifact store (in the MLflow run
-and model version, see :mod:`genrevae.registry`), so a file changed in the store is
+and model version, see :mod:`genrevae.tracking.registry`), so a file changed in the store is
 refused before anything reads it.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from genrevae.errors import ArtifactError, DataError, GenreVAEError
 from genrevae.io import save_json
-from genrevae.predict import MODEL_FILE, PROBE_FILE, Predictor
+from genrevae.serving.predict import MODEL_FILE, PROBE_FILE, Predictor
 
 TRANSFORM_FILE = "input_transform.json"
 FILES = (MODEL_FILE, PROBE_FILE, TRANSFORM_FILE)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from genrevae.errors import AudioError, ConfigError
-from genrevae.predict import Prediction, Predictor
+from genrevae.serving.predict import Prediction, Predictor
 
 MAX_MB_ENV = "GENREVAE_MAX_PAYLOAD_MB"
 # An hour of 16-bit 44.1-kHz stereo WAV is about 600 MB; the predictor reads only the

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from genrevae.errors import AudioError, GenreVAEError
-from genrevae.predict import Predictor
 from genrevae.serving.bundle import synthetic_warning
 from genrevae.serving.payload import max_bytes, predict_bytes
+from genrevae.serving.predict import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class GenreModel:
 
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> GenreModel:
     """MLflow's entry point: ``data_path`` is the model's ``data/model`` folder."""
-    from genrevae.registry import load, recorded_for
+    from genrevae.tracking.registry import load, recorded_for
 
     folder = Path(data_path)
     root = folder.parent.parent

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrevae.features.fuse import load_input
+from genrevae.inputs.fuse import load_input
 from genrevae.io import load_npy
 
 SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "train.py"

@@ -8,7 +8,7 @@ import pytest
 
 from genrevae.config import MODEL_NAMES
 from genrevae.evaluation.diagnostics import latent_diagnostics
-from genrevae.training import fit
+from genrevae.models.training import fit
 from tests.evaluation.test_diagnostics import (
     LATENT,
     inputs,

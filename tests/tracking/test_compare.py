@@ -11,7 +11,10 @@ import pytest
 from scipy import stats
 
 from genrevae import cli
-from genrevae.compare import (
+from genrevae.errors import GenreVAEError
+from genrevae.evaluation.headline import KEYS
+from genrevae.tracking import DatasetInfo, pipeline_run
+from genrevae.tracking.compare import (
     ID_COLUMNS,
     find_runs,
     format_table,
@@ -19,10 +22,7 @@ from genrevae.compare import (
     records,
     score_keys,
 )
-from genrevae.compare_seeds import DataSet, group, pairs, t_interval
-from genrevae.errors import GenreVAEError
-from genrevae.evaluation.headline import KEYS
-from genrevae.tracking import DatasetInfo, pipeline_run
+from genrevae.tracking.compare_seeds import DataSet, group, pairs, t_interval
 
 ISSUE_31_KEYS = ("ami", "ami_base", "ami_gain", "ami_net", "ami_lang", "n_test", "n_genres",
                  "ami_chance", "nmi_chance", "small_test")

@@ -4,7 +4,7 @@ Runs are read from the MLflow store the pipeline logs to (see :mod:`genrevae.tra
 the newest finished runs, or the runs named on the command line (a run name, which is the
 DVC experiment name for `dvc exp run`, or a run id). Runs that differ only in their seed
 are grouped into configurations and summarised over seeds (see
-:mod:`genrevae.compare_seeds`); the per-run table stays available.
+:mod:`genrevae.tracking.compare_seeds`); the per-run table stays available.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from genrevae import tracking
-from genrevae.compare_seeds import SCORES, Configuration, DataSet, RunRecord, t_interval
 from genrevae.errors import GenreVAEError
 from genrevae.evaluation.headline import KEYS
+from genrevae.tracking.compare_seeds import SCORES, Configuration, DataSet, RunRecord, t_interval
 
 # What identifies a run in the table, from its tags and params.
 ID_COLUMNS = ("run", "model", "input", "z", "seed", "n_test")
@@ -184,7 +184,7 @@ def format_runs(recs: Sequence[RunRecord], configs: Sequence[Configuration],
 def notes(recs: Sequence[RunRecord], configs: Sequence[Configuration]) -> list[str]:
     """The footnotes (lines within 100 columns): flagged runs, runs set aside, runs without
     the newer metrics."""
-    from genrevae.compare_seeds import wrap
+    from genrevae.tracking.compare_seeds import wrap
 
     out = []
     small = [r.name for r in recs if r.small]
@@ -212,7 +212,7 @@ def interval_figure(configs: Sequence[Configuration], path: str | Path) -> None:
     baseline; with several configurations, a third row: each one's paired difference from
     the first, zero marked."""
     from genrevae import plots  # first: it picks the Agg backend
-    from genrevae.compare_seeds import pairs
+    from genrevae.tracking.compare_seeds import pairs
 
     first_pairs = [p for p in pairs(configs) if p.first is configs[0]]
     rows = [("score", lambda r, s: r.value(s)), ("margin over baseline", lambda r, s: r.margin(s))]

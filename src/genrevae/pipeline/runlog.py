@@ -137,7 +137,7 @@ def _composed_as_asked(params: Path, argv: list[str]) -> bool | None:
 
     import yaml
 
-    from genrevae.compose import compose_params
+    from genrevae.config.compose import compose_params
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

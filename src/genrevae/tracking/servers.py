@@ -114,9 +114,9 @@ def serve(model: str, host: str, port: int, max_mb: float | None) -> None:
     import logging
 
     from genrevae import tracking
-    from genrevae.registry import is_uri, open_model
     from genrevae.serving.bundle import describe, synthetic_warning
     from genrevae.serving.payload import MAX_MB_ENV
+    from genrevae.tracking.registry import is_uri, open_model
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not is_uri(model):

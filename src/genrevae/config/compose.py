@@ -1,6 +1,6 @@
 """Composing ``conf/`` into a params file, as ``dvc exp run`` does, with Hydra's errors
 turned into one line. Used by ``genrevae params`` and by the stages' check that
-``params.yaml`` is what their ``dvc exp run`` asked for (:mod:`genrevae.runlog`)."""
+``params.yaml`` is what their ``dvc exp run`` asked for (:mod:`genrevae.pipeline.runlog`)."""
 
 from __future__ import annotations
 

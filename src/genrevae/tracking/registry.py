@@ -189,8 +189,8 @@ def folder_provenance(model_dir: str | Path) -> dict[str, Any]:
     """The run (and registered version) that logged the model in ``model_dir``, found in
     the tracking store by the SHA-256 of its ``model.pt``: the newest such run. Empty when
     the store has none or cannot be read (provenance is a courtesy here, never an error)."""
-    from genrevae.predict import MODEL_FILE
     from genrevae.serving.bundle import sha256
+    from genrevae.serving.predict import MODEL_FILE
 
     uri = tracking.tracking_uri()
     path = Path(model_dir) / MODEL_FILE
@@ -357,8 +357,8 @@ def load(data_path: str | Path, *, digests: dict[str, str] | None, version: str 
          what: str, condition: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Check the bundle at ``data_path`` against ``digests``, then load it (MLflow's
     loader, :mod:`genrevae.serving.pyfunc`, and :func:`open_model` both come here)."""
-    from genrevae.predict import Predictor
     from genrevae.serving.bundle import check_transform, provenance, verify
+    from genrevae.serving.predict import Predictor
 
     folder = Path(data_path)
     verify(folder, digests, what=what)
@@ -371,8 +371,8 @@ def load(data_path: str | Path, *, digests: dict[str, str] | None, version: str 
 def open_model(spec: str | Path, *, condition: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The predictor and provenance of ``spec``: a model folder, or a ``models:/`` or
     ``runs:/`` URI (downloaded, checked against the store's digests, then loaded)."""
-    from genrevae.predict import Predictor
     from genrevae.serving.bundle import provenance
+    from genrevae.serving.predict import Predictor
 
     if not is_uri(spec):
         predictor = Predictor(spec, condition=condition)

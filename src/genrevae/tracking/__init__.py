@@ -42,7 +42,7 @@ from typing import Any
 
 from genrevae.errors import TrackingError
 from genrevae.io import OWNED
-from genrevae.run_params import RENAMED_TAG, flatten, mlflow_params, params_digest
+from genrevae.tracking.params import RENAMED_TAG, flatten, mlflow_params, params_digest
 
 log = logging.getLogger(__name__)
 

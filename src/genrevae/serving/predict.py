@@ -22,8 +22,8 @@ import numpy as np
 from genrevae.data.audio import cut_segments, segment_length, stream_audio
 from genrevae.errors import AudioError, DataError
 from genrevae.features.audio import batch_features
+from genrevae.inputs.transform import InputTransform
 from genrevae.io import damaged, load_json
-from genrevae.model_input import InputTransform
 from genrevae.models.checkpoint import load_model
 
 log = logging.getLogger(__name__)

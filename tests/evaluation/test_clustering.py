@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
-from genrevae.clustering import NOISE, cluster, estimate_eps
+from genrevae.evaluation.clustering import NOISE, cluster, estimate_eps
 
 
 def blobs(n: int = 240, centers: int = 4, dim: int = 5, seed: int = 0):

@@ -7,18 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrevae.clustering import cluster
 from genrevae.errors import ArtifactError
-from genrevae.evaluation.metrics import clustering_report
+from genrevae.evaluation.clustering import cluster, cluster_tracks, majority_clusters, track_means
+from genrevae.evaluation.metrics import METHODS, SCOPES, clustering_report, evaluate_tracks
 from genrevae.evaluation.report import evaluate_assignments
-from genrevae.evaluation.tracks import (
-    METHODS,
-    SCOPES,
-    cluster_tracks,
-    evaluate_tracks,
-    majority_clusters,
-    track_means,
-)
 
 
 def test_track_means_are_per_track_and_ignore_row_order(rng: np.random.Generator) -> None:

@@ -8,7 +8,7 @@ only when the paired interval of the difference lies above zero, on seeds whose 
 not flagged as too small, and on the same data.
 
 This module works on plain :class:`RunRecord` values (no MLflow), so the arithmetic can be
-checked on its own; :mod:`genrevae.compare` reads the records from the store.
+checked on its own; :mod:`genrevae.tracking.compare` reads the records from the store.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
 class _Data:
     """One split's rows. ``x`` is a tensor already on the device, or rows read only when a
     batch is drawn (anything whose ``x[indices]`` ``np.asarray`` turns into float32, such
-    as :class:`genrevae.model_input.MelRows`): then only one batch is in memory."""
+    as :class:`genrevae.inputs.transform.MelRows`): then only one batch is in memory."""
 
     x: torch.Tensor | Any
     mask: torch.Tensor | None
@@ -148,7 +148,7 @@ def fit(
     """Train by minimising recon + beta * KL; keep the weights of the best validation epoch.
 
     ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments), or
-    rows read as batches are drawn (:class:`genrevae.model_input.MelRows`: a memory-mapped
+    rows read as batches are drawn (:class:`genrevae.inputs.transform.MelRows`: a memory-mapped
     log-mel, standardised per batch, which gives the same model as the array would);
     ``mask_*`` (same shape, bool) mark observed entries (missing lyrics are left out of the
     reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.

@@ -13,9 +13,9 @@ import torch
 from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
+from genrevae.models.training import beta_at, fit, resolve_device
 from genrevae.models.vae import VAE, kl_divergence
 from genrevae.pipeline.runner import seed_everything
-from genrevae.training import beta_at, fit, resolve_device
 from tests.models.conftest import HIDDEN, INPUT_DIM, LATENT_DIM, manifold, model_config
 
 HISTORY_KEYS = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",
@@ -474,7 +474,7 @@ def test_training_on_memory_mapped_log_mel_equals_the_in_memory_path(
     """Batches read from a memory-mapped log-mel and standardised as they are drawn
     (MelRows) give the same history, weights and latents, to the bit, as the whole
     standardised array in memory."""
-    from genrevae.model_input import MelRows, mel_band_stats
+    from genrevae.inputs.transform import MelRows, mel_band_stats
     from genrevae.models.conv_vae import ConvVAE
 
     shape = (16, 20)

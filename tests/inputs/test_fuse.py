@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from genrevae.features.fuse import (
+from genrevae.inputs.fuse import (
     INPUTS,
     LAMBDA_RANGE,
     Fused,

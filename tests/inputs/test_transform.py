@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from genrevae.config import Config, from_dict, to_dict
-from genrevae.features.fuse import fuse_features, save_fused
-from genrevae.model_input import (
+from genrevae.inputs.fuse import fuse_features, save_fused
+from genrevae.inputs.transform import (
     InputTransform,
     MelRows,
     load_model_input,

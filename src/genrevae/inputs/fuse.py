@@ -37,7 +37,7 @@ class Fused:
     lyrics: np.ndarray  # (n_seg, d_lyrics) float32, standardised, 0 where a track has none
     hybrid: np.ndarray  # (n_seg, d_audio + d_lyrics) float32, weighted concatenation
     has_lyrics: np.ndarray  # (n_seg,) bool
-    # How a new song's audio features become model input (see genrevae.predict).
+    # How a new song's audio features become model input (see genrevae.serving.predict).
     scalers: dict = field(default_factory=dict)
 
 
@@ -155,7 +155,7 @@ def _yeo_johnson_exponent(column: np.ndarray) -> float:
 
 def standardise(x: np.ndarray, mean: np.ndarray | list, scale: np.ndarray | list) -> np.ndarray:
     """(x - mean) / scale as float32, computed in x's precision (as scikit-learn's scaler
-    does), so the pipeline's fused rows and a new song's rows (genrevae.model_input) come
+    does), so the pipeline's fused rows and a new song's rows (genrevae.inputs.transform) come
     from the same arithmetic."""
     x = np.asarray(x)
     dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)

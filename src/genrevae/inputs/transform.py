@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from genrevae.config import Config, to_dict
-from genrevae.features.fuse import load_input, load_scalers, scale_audio, weighted_concat
+from genrevae.inputs.fuse import load_input, load_scalers, scale_audio, weighted_concat
 from genrevae.io import load_npy, take_rows
 
 
