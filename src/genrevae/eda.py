@@ -216,8 +216,8 @@ def _features_section(shape: pd.DataFrame | None, table) -> list[str]:
         f"{heavy} of {len(shape)} handcrafted features have |skewness| > {HEAVY_SKEW:g} "
         "(heavy tails): after plain standardisation a few segments can dominate their "
         "distances. `fuse.audio_transform=yeo_johnson` bends each feature towards a "
-        "Gaussian on the train split; whether that helps depends on the corpus (README, "
-        "\"Configuration\"). The most skewed:",
+        "Gaussian on the train split; whether that helps depends on the corpus "
+        "(docs/models.md). The most skewed:",
         "",
         table(shape.head(10)),
         "",

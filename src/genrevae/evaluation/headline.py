@@ -62,7 +62,7 @@ KEYS = ("ami", "ami_base", "ami_gain", "ami_net", "nmi", "nmi_base", "nmi_gain",
         "epoch", "n_test", "n_genres", "ami_chance", "nmi_chance", "small_test")
 # What evaluate.min_test_per_genre is when a caller gives none (conf/config.yaml sets it).
 MIN_TEST_PER_GENRE = 5
-# What each key means, in a few words (the README's "Compare runs" table says the same).
+# What each key means, in a few words (docs/evaluation.md says the same).
 # Decimals kept: differences below 0.001 are noise on any corpus we have, and short numbers
 # keep the columns of `dvc exp show` narrow.
 DIGITS = 3

@@ -46,7 +46,7 @@ def evaluate_assignments(
 
 
 def summary_table(results: Mapping, scope: str = "test") -> pd.DataFrame:
-    """One row per representation x level x algorithm, for logging and the README.
+    """One row per representation x level x algorithm, for logging and the full table.
 
     Level ``segment`` rows come from ``results[rep][algo][scope]``; level ``track`` rows
     from ``results[rep]["track"][method][scope]``, their algorithm named ``kmeans:<method>``
