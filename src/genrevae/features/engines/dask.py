@@ -1,6 +1,6 @@
 """The Dask engine (``features.engine: dask``), the peer of
-:mod:`genrevae.features.engines.local`: :class:`~genrevae.features.jobs.TrackJob` s, a
-few at a time, are tasks on a Dask cluster, and their rows land in the same resumable
+:mod:`genrevae.features.engines.local`: the same :class:`~genrevae.features.jobs.TrackJob`
+objects, a few to a task, run on a Dask cluster, and their rows land in the same resumable
 store as the local engine's, bit for bit the same (the same decoding, the same batches,
 one BLAS thread per task).
 
@@ -22,6 +22,7 @@ progress ends with one :class:`~genrevae.errors.ConfigError` or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -267,6 +268,8 @@ def run_on_dask(work: list[TrackJob], store: FeatureStore, *, workers: int,
 
     folder = store.folder.resolve()
     token = _write_token(folder)
+    # Workers reach the store by its resolved path, symlinks followed here.
+    work = [dataclasses.replace(job, folder=str(folder)) for job in work]
     by_index = {job.index: job for job in work}
     cwd = os.getcwd()
     where = store.cfg.scheduler or "the LocalCluster"

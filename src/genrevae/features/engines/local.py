@@ -1,7 +1,8 @@
-"""The local engine (``features.engine: local``): :class:`~genrevae.features.jobs.TrackJob`
-s run in this process (``features.n_jobs`` 1), on a pool of single-threaded processes
-(:func:`~genrevae.features.workers.process_pool`), or, with ``features.device=cuda``,
-decoded on threads and computed several tracks per torch call on the GPU.
+"""The local engine (``features.engine: local``), the peer of
+:mod:`genrevae.features.engines.dask`: each :class:`~genrevae.features.jobs.TrackJob` runs
+in this process (``features.n_jobs`` 1), on a pool of single-threaded processes
+(:func:`~genrevae.features.workers.process_pool`), or, with ``features.device=cuda``, is
+decoded on a thread and computed with other tracks in one torch call on the GPU.
 """
 
 from __future__ import annotations
