@@ -1,13 +1,12 @@
-"""The processes and threads extraction runs on: the process pool of single-threaded
-workers (BLAS/OpenMP limited to one thread, the allocator tuned, dying with their
-parent), ``warm_up`` of the compiled kernels, ``resolve_jobs``, and the decoding of tracks
-into segments, with a bounded read-ahead on threads for the GPU path."""
+"""The processes extraction runs on: the process pool of single-threaded workers
+(BLAS/OpenMP limited to one thread, the allocator tuned, dying with their parent),
+``warm_up`` of the compiled kernels, ``resolve_jobs``, and the decoding of a track into
+segments (``load_segments``), which every engine shares."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -132,28 +131,3 @@ def load_segments(path: str | Path, cfg: FeaturesConfig) -> np.ndarray:
         )
     return segments
 
-
-def _decode(job: tuple) -> np.ndarray | str:
-    try:
-        return load_segments(job[1], job[2])
-    except AudioError as exc:
-        return str(exc)
-
-
-def read_ahead(work: list, threads: int) -> Iterator[tuple[tuple, np.ndarray | str]]:
-    """Decoded segments of each job (``(index, path, cfg, ...)``) in order, or the reason
-    the track is unusable, at most ``2 * threads`` decoded ahead."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        queue: deque = deque()
-        jobs = iter(work)
-        for job in jobs:
-            queue.append((job, pool.submit(_decode, job)))
-            if len(queue) >= 2 * threads:
-                job0, fut = queue.popleft()
-                yield job0, fut.result()
-        while queue:
-            job0, fut = queue.popleft()
-            yield job0, fut.result()

@@ -21,6 +21,7 @@ import soundfile as sf
 from threadpoolctl import threadpool_limits
 
 import genrevae.data.audio as data_audio
+import genrevae.features.engines.local as local
 import genrevae.features.extraction as ex
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig, from_dict
@@ -156,19 +157,20 @@ def test_one_and_two_processes_give_identical_arrays(corpus, reference, tmp_path
 
 _KILLABLE = """
 import json, sys, time
+import genrevae.features.engines.local as local
 import genrevae.features.extraction as ex
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
 
 store.JOURNAL_EVERY_S = 0.0
-work = ex.extract_track
+work = local.extract_track
 
 def slow(job):
     out = work(job)
     time.sleep(0.3)
     return out
 
-ex.extract_track = slow
+local.extract_track = slow
 paths, root, cfg = json.loads(sys.argv[1])
 ex.CorpusExtraction(paths, FeaturesConfig(**cfg), root).run(progress=False)
 """
@@ -216,8 +218,8 @@ def test_killed_extraction_resumes_with_only_the_missing_tracks(corpus, referenc
     done_before = len(store.Journal.read(journal.parent))
     assert 3 <= done_before < len(corpus)
     calls = []
-    work = ex.extract_track
-    monkeypatch.setattr(ex, "extract_track", lambda job: calls.append(job[0]) or work(job))
+    work = local.extract_track
+    monkeypatch.setattr(local, "extract_track", lambda job: calls.append(job.index) or work(job))
     outcomes, mel, hand = _extract(corpus, _cfg(1), tmp_path)  # in-process: calls are seen
     assert len(calls) == len(corpus) - done_before
     assert outcomes == reference[0]
@@ -232,7 +234,7 @@ def test_device_path_batches_tracks_together(corpus, reference, tmp_path, monkey
     within 1e-4 of the CPU path."""
     pytest.importorskip("torch")
     monkeypatch.setattr(ex, "resolve_device", lambda name, key: "torch-cpu")
-    monkeypatch.setattr(ex, "DEVICE_BATCH", 5)
+    monkeypatch.setattr(local, "DEVICE_BATCH", 5)
     outcomes, mel, hand = _extract(corpus, _cfg(2, device="cuda"), tmp_path)
     assert outcomes == reference[0]
     np.testing.assert_allclose(mel, reference[1], rtol=0, atol=1e-3)
@@ -298,12 +300,12 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
     (stale / "mel.npy").write_bytes(b"junk")
     job = CorpusExtraction(corpus[:2], _cfg(1), root)
     other = CorpusExtraction(corpus[:2], _cfg(1, n_mels=64), root)
-    assert job.key != other.key
-    assert job.key == CorpusExtraction(corpus[:2], _cfg(2, device="auto"), root).key
-    job.open()
+    assert job.store.key != other.store.key
+    assert job.store.key == CorpusExtraction(corpus[:2], _cfg(2, device="auto"), root).store.key
+    job.store.open()
     assert not stale.exists()
     with pytest.raises(DataError, match="another extraction"):
-        CorpusExtraction(corpus[:2], _cfg(1), root).open()
+        CorpusExtraction(corpus[:2], _cfg(1), root).store.open()
     job.cleanup()
 
 

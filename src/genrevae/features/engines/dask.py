@@ -1,7 +1,8 @@
-"""The Dask engine of :class:`~genrevae.features.extraction.CorpusExtraction`
-(``features.engine: dask``): tracks, a few at a time, are tasks on a Dask cluster, and
-their rows land in the same resumable store as the local engine's, bit for bit the same
-(the same decoding, the same batches, one BLAS thread per task).
+"""The Dask engine (``features.engine: dask``), the peer of
+:mod:`genrevae.features.engines.local`: the same :class:`~genrevae.features.jobs.TrackJob`
+objects, a few to a task, run on a Dask cluster, and their rows land in the same resumable
+store as the local engine's, bit for bit the same (the same decoding, the same batches,
+one BLAS thread per task).
 
 ``features.scheduler`` null starts a :class:`distributed.LocalCluster` of
 ``features.n_jobs`` single-threaded worker processes on loopback, closed at the end; an
@@ -21,11 +22,12 @@ progress ends with one :class:`~genrevae.errors.ConfigError` or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from distributed.scheduler import KilledWorker
 
 from genrevae.config import FeaturesConfig
 from genrevae.errors import AudioError, ConfigError, DataError
-from genrevae.features.extraction import feature_batches
+from genrevae.features.jobs import Record, TrackJob, feature_batches
 from genrevae.features.store import FeatureStore, TrackOutcome, store_track, sync_arrays, write_rows
 from genrevae.features.workers import load_segments, tune_allocator
 
@@ -56,9 +58,6 @@ TASK_TRACKS = 8
 # lands results, few enough that returned arrays do not pile up.
 IN_FLIGHT_PER_THREAD = 3
 TOKEN = "client.token"
-
-# A job: (track index, path as given, absolute path, first row, rows it owns).
-Job = tuple[int, str, str, int, int]
 
 
 @dataclass(frozen=True)
@@ -97,39 +96,47 @@ def sees_store(folder: Path, token: str) -> bool:
         return False
 
 
-def extract_tracks(jobs: list[Job], cfg: FeaturesConfig, folder: str, token: str,
-                   sync: bool) -> list[TrackResult]:
-    """Task: decode and extract each of ``jobs`` as the local engine does; write the rows
-    into the store at ``folder`` when this worker sees it (fsync'ed when ``sync``, for a
-    worker on another machine), else return them."""
-    store = Path(folder)
+def client_path(cwd: str, path: str) -> str:
+    """``path`` as the client sees it, absolute (its ``os.path.abspath`` there): a worker's
+    working directory is not the client's."""
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+def extract_tracks(jobs: list[TrackJob], cwd: str, token: str, sync: bool) -> list[TrackResult]:
+    """Task: decode and extract each of ``jobs`` (one store's) as the local engine does,
+    their paths and folder taken from the client's working directory ``cwd``; write the
+    rows into the store when this worker sees it (fsync'ed when ``sync``, for a worker on
+    another machine), else return them."""
+    store = Path(client_path(cwd, jobs[0].folder))
     shared = sees_store(store, token)
     wrote = False
     results = []
-    for index, path, where, start, capacity in jobs:
+    for job in jobs:
+        where = client_path(cwd, job.path)
         try:
-            segments = load_segments(where, cfg)
+            segments = load_segments(where, job.cfg)
         except AudioError as exc:  # the reason names the path as given, as the local engine's
-            results.append(TrackResult(index, TrackOutcome(0, str(exc).replace(where, path)),
+            results.append(TrackResult(job.index,
+                                       TrackOutcome(0, str(exc).replace(where, job.path)),
                                        missing=exc.reason == "missing"))
             continue
         if shared:
             try:
-                outcome = store_track(store, path, segments, start, capacity,
-                                      feature_batches(segments[:capacity], cfg))
-                results.append(TrackResult(index, outcome))
+                outcome = store_track(store, job.path, segments, job.start, job.capacity,
+                                      feature_batches(segments[: job.capacity], job.cfg))
+                results.append(TrackResult(job.index, outcome))
                 wrote = True
                 continue
             except OSError:  # visible but not writable here: send the rows instead
                 shared = False
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        outcome = store_track(store, path, segments, start, capacity,
-                              feature_batches(segments[:capacity], cfg),
+        outcome = store_track(store, job.path, segments, job.start, job.capacity,
+                              feature_batches(segments[: job.capacity], job.cfg),
                               write=lambda _f, _row, mel, feats, out=parts: out.append((mel, feats)))
         if not parts:
-            results.append(TrackResult(index, outcome))
+            results.append(TrackResult(job.index, outcome))
             continue
-        results.append(TrackResult(index, outcome, np.concatenate([m for m, _ in parts]),
+        results.append(TrackResult(job.index, outcome, np.concatenate([m for m, _ in parts]),
                                    np.concatenate([f for _, f in parts]).astype(np.float32)))
     if wrote and sync:
         sync_arrays(store)
@@ -230,10 +237,10 @@ def _ready(client, where: str) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _failure(exc: BaseException, chunk: list[Job], where: str) -> DataError:
+def _failure(exc: BaseException, chunk: list[TrackJob], where: str) -> DataError:
     """One line for a task that failed for a reason of the cluster's, naming its tracks."""
     more = f" (and {len(chunk) - 1} more tracks)" if len(chunk) > 1 else ""
-    tracks = f"{chunk[0][1]}{more}"
+    tracks = f"{chunk[0].path}{more}"
     if isinstance(exc, KilledWorker):
         tries = exc.allowed_failures + 1
         return DataError(f"features.engine=dask: a Dask worker died running {tracks}, "
@@ -248,11 +255,11 @@ def _failure(exc: BaseException, chunk: list[Job], where: str) -> DataError:
                      "rerun to resume")
 
 
-def run_on_dask(store: FeatureStore, work: list[tuple], jobs: int,
-                record: Callable[[int, TrackOutcome], None]) -> None:
-    """Extract the ``work`` of ``store`` (``(index, path, cfg, start, capacity, folder)``
-    per track, as the local engine takes it) on the Dask cluster of ``store.cfg``, calling
-    ``record`` for each track once its rows are written."""
+def run_on_dask(work: list[TrackJob], store: FeatureStore, *, workers: int,
+                record: Record) -> None:
+    """Run the jobs of ``work``, which fill ``store``, on the Dask cluster of ``store.cfg``
+    (a LocalCluster of ``workers`` processes when it names none), calling ``record`` for
+    each track once its rows are written."""
     if not work:
         return
     from concurrent.futures import CancelledError
@@ -261,14 +268,17 @@ def run_on_dask(store: FeatureStore, work: list[tuple], jobs: int,
 
     folder = store.folder.resolve()
     token = _write_token(folder)
-    todo: list[Job] = [(i, p, os.path.abspath(p), start, cap) for i, p, _, start, cap, _ in work]
+    # Workers reach the store by its resolved path, symlinks followed here.
+    work = [dataclasses.replace(job, folder=str(folder)) for job in work]
+    by_index = {job.index: job for job in work}
+    cwd = os.getcwd()
     where = store.cfg.scheduler or "the LocalCluster"
-    with connect(store.cfg, jobs) as (client, local):
+    with connect(store.cfg, workers) as (client, local):
         threads = _ready(client, where)
-        per_task = min(TASK_TRACKS, max(1, len(todo) // (8 * threads)))
-        chunks = iter([todo[i : i + per_task] for i in range(0, len(todo), per_task)])
+        per_task = min(TASK_TRACKS, max(1, len(work) // (8 * threads)))
+        chunks = iter([work[i : i + per_task] for i in range(0, len(work), per_task)])
         log.info("extracting %d tracks on the Dask cluster at %s (%d worker threads, %d "
-                 "tracks a task)", len(todo), where, threads, per_task)
+                 "tracks a task)", len(work), where, threads, per_task)
         running: dict = {}
         ready = as_completed(loop=client.loop)
 
@@ -277,20 +287,21 @@ def run_on_dask(store: FeatureStore, work: list[tuple], jobs: int,
                 chunk = next(chunks, None)
                 if chunk is None:
                     return
-                fut = client.submit(extract_tracks, chunk, store.cfg, str(folder), token,
-                                    not local, key=f"extract-tracks-{token[:8]}-{chunk[0][0]}")
+                fut = client.submit(extract_tracks, chunk, cwd, token, not local,
+                                    key=f"extract-tracks-{token[:8]}-{chunk[0].index}")
                 running[fut] = chunk
                 ready.add(fut)
 
         def land(results: list[TrackResult]) -> None:
             for r in results:
-                given = store.paths[r.index]
-                if r.missing and os.path.exists(given):
-                    raise DataError(f"{given}: a Dask worker finds no file at "
-                                    f"{os.path.abspath(given)}, which exists here; the workers "
-                                    "must see the audio at the same path (a shared filesystem)")
+                job = by_index[r.index]
+                if r.missing and os.path.exists(job.path):
+                    raise DataError(f"{job.path}: a Dask worker finds no file at "
+                                    f"{client_path(cwd, job.path)}, which exists here; the "
+                                    "workers must see the audio at the same path (a shared "
+                                    "filesystem)")
                 if r.mel is not None:
-                    write_rows(folder, int(store.starts[r.index]), r.mel, r.feats)
+                    write_rows(folder, job.start, r.mel, r.feats)
                 record(r.index, r.outcome)
 
         def result(fut) -> list[TrackResult]:

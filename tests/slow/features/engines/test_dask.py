@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import genrevae.features.dask_engine as dask_engine
+import genrevae.features.engines.dask as dask_engine
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
 from genrevae.data.synthetic import generate_track
@@ -29,7 +29,7 @@ from genrevae.errors import ConfigError, DataError
 from genrevae.features.extraction import CorpusExtraction
 
 SR = 22050
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 GENRES = ["rock", "jazz", "metal", "blues", "disco", "reggae"]
 
 
@@ -152,7 +152,7 @@ def test_the_extract_audio_stage_on_a_cluster(corpus, reference, cluster, params
 
 _CLIENT = """
 import json, sys, time
-import genrevae.features.dask_engine as dask_engine
+import genrevae.features.engines.dask as dask_engine
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
 from genrevae.errors import GenreVAEError
@@ -293,7 +293,7 @@ def test_a_missing_scheduler_file_is_one_config_error(corpus, tmp_path):
 
 def test_engine_and_scheduler_do_not_change_the_store_key(corpus, tmp_path):
     """Switching engine or scheduler resumes the same work folder (as n_jobs and device)."""
-    keys = {CorpusExtraction(corpus, cfg, tmp_path).key
+    keys = {CorpusExtraction(corpus, cfg, tmp_path).store.key
             for cfg in (_cfg("local"), _cfg(), _cfg(scheduler="tcp://10.0.0.1:8786"))}
     assert len(keys) == 1
 
