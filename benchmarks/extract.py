@@ -64,7 +64,7 @@ from genrevae.data.synthetic import generate_track  # noqa: E402
 from genrevae.features.audio import handcrafted_columns  # noqa: E402
 from genrevae.features.extraction import CorpusExtraction  # noqa: E402
 from genrevae.features.jobs import feature_batches  # noqa: E402
-from genrevae.features.reference import naive_features  # noqa: E402
+from genrevae.features.kernels.reference import naive_features  # noqa: E402
 from genrevae.features.workers import resolve_jobs, warm_up  # noqa: E402
 
 SR = 22050

@@ -2,7 +2,7 @@
 does not time on their own. On 30-s generated tracks cut into 3-s segments, it measures
 
   (a) HPSS's two median filters per 3-s segment: scipy.ndimage.median_filter (what
-      librosa.decompose.hpss calls) against genrevae.features.hpss.median_filter;
+      librosa.decompose.hpss calls) against genrevae.features.kernels.hpss.median_filter;
   (b) the working memory of one batch of genrevae.features.jobs.MAX_BATCH segments
       (the peak of numpy's allocations, traced), per segment;
   (c) the allocator tuning of genrevae.features.workers.tune_allocator: the kernel
@@ -39,10 +39,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from genrevae.data.audio import cut_segments  # noqa: E402
 from genrevae.data.synthetic import generate_track  # noqa: E402
 from genrevae.features.audio import batch_features  # noqa: E402
-from genrevae.features.banks import setup  # noqa: E402
-from genrevae.features.hpss import HPSS_KERNEL, median_filter  # noqa: E402
 from genrevae.features.jobs import MAX_BATCH  # noqa: E402
-from genrevae.features.spectral import stft  # noqa: E402
+from genrevae.features.kernels.banks import setup  # noqa: E402
+from genrevae.features.kernels.hpss import HPSS_KERNEL, median_filter  # noqa: E402
+from genrevae.features.kernels.spectral import stft  # noqa: E402
 from genrevae.features.workers import tune_allocator, warm_up  # noqa: E402
 
 SR = 22050

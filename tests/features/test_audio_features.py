@@ -17,7 +17,7 @@ from genrevae.features.audio import (
     n_frames,
     segment_features,
 )
-from genrevae.features.reference import naive_features
+from genrevae.features.kernels.reference import naive_features
 from tests.conftest import shared_or_generated
 
 SR = 22050
@@ -73,7 +73,7 @@ def test_segment_features_shapes(n_samples, hop, n_mels, n_mfcc):
 
 
 def _naive_reference(y: np.ndarray, sr: int) -> np.ndarray:
-    """One librosa call per feature on the waveform (genrevae.features.reference)."""
+    """One librosa call per feature on the waveform (genrevae.features.kernels.reference)."""
     return naive_features(y, sr)[1]
 
 

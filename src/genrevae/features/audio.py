@@ -23,19 +23,19 @@ tests/features/test_audio_features.py) within 1e-4 relative, at a fraction of it
 (benchmarks/README.md). Each feature family holds its compiled kernels, each tested
 against the librosa or scipy function it replaces:
 
-* :mod:`~genrevae.features.spectral`: the STFT (librosa's: a float64 FFT of the
+* :mod:`~genrevae.features.kernels.spectral`: the STFT (librosa's: a float64 FFT of the
   float64-windowed float32 frames, rounded to complex64), the dB scale, centroid,
   bandwidth, roll-off, RMS and zero-crossing rate (from running sums);
-* :mod:`~genrevae.features.hpss`: harmonic/percussive separation with an exact sliding
+* :mod:`~genrevae.features.kernels.hpss`: harmonic/percussive separation with an exact sliding
   median in place of scipy's generic rank filter;
-* :mod:`~genrevae.features.chroma`: the tuning (piptrack on the band it keeps) and the
+* :mod:`~genrevae.features.kernels.chroma`: the tuning (piptrack on the band it keeps) and the
   chroma bank per tuning;
-* :mod:`~genrevae.features.rhythm`: the onset envelope and the tempo;
-* :mod:`~genrevae.features.banks`: windows and filter banks, built once per shape and
+* :mod:`~genrevae.features.kernels.rhythm`: the onset envelope and the tempo;
+* :mod:`~genrevae.features.kernels.banks`: windows and filter banks, built once per shape and
   cached.
 
-:mod:`~genrevae.features.frontend` runs the families over a batch on the CPU;
-:mod:`~genrevae.features.frontend_torch` does the same in torch (``device='cuda'``: on the
+:mod:`~genrevae.features.kernels.frontend` runs the families over a batch on the CPU;
+:mod:`~genrevae.features.kernels.frontend_torch` does the same in torch (``device='cuda'``: on the
 GPU), with the same values within rounding.
 
 :class:`genrevae.features.extraction.CorpusExtraction` runs this over a corpus: across
@@ -47,10 +47,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from genrevae.features.banks import Setup, setup
-from genrevae.features.frontend import Front, front_numpy, mean_var
-from genrevae.features.rhythm import onset_strength, tempo
-from genrevae.features.spectral import n_frames
+from genrevae.features.kernels.banks import Setup, setup
+from genrevae.features.kernels.frontend import Front, front_numpy, mean_var
+from genrevae.features.kernels.rhythm import onset_strength, tempo
+from genrevae.features.kernels.spectral import n_frames
 
 __all__ = ["batch_features", "handcrafted_columns", "n_frames", "segment_features"]
 
@@ -108,7 +108,7 @@ def batch_features(
     if device == "cpu":
         front = front_numpy(y, st)
     else:
-        from genrevae.features.frontend_torch import front_torch  # torch only when asked for
+        from genrevae.features.kernels.frontend_torch import front_torch  # torch only when asked for
 
         front = front_torch(y, st, "cpu" if device == "torch-cpu" else device)
     return front.log_mel, _reduce(front, st, n_mfcc)

@@ -1,11 +1,11 @@
 """The numpy front end: every per-frame feature of a batch of segments, on the CPU.
 
 One STFT per segment feeds every family: the magnitude gives the spectral shape
-(:mod:`~genrevae.features.spectral`) and the two HPSS median filters
-(:mod:`~genrevae.features.hpss`); the power gives the mel spectrogram and the chroma, whose
-tuning is estimated from the same power (:mod:`~genrevae.features.chroma`); the masked
+(:mod:`~genrevae.features.kernels.spectral`) and the two HPSS median filters
+(:mod:`~genrevae.features.kernels.hpss`); the power gives the mel spectrogram and the chroma, whose
+tuning is estimated from the same power (:mod:`~genrevae.features.kernels.chroma`); the masked
 complex STFT gives the harmonic signal. :class:`Front` is what a front end hands to the
-reduction (:mod:`genrevae.features.audio`); :mod:`~genrevae.features.frontend_torch` is the
+reduction (:mod:`genrevae.features.audio`); :mod:`~genrevae.features.kernels.frontend_torch` is the
 same on a torch device.
 """
 
@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from genrevae.features.banks import Setup
-from genrevae.features.chroma import chroma_banks
-from genrevae.features.hpss import (
+from genrevae.features.kernels.banks import Setup
+from genrevae.features.kernels.chroma import chroma_banks
+from genrevae.features.kernels.hpss import (
     HPSS_KERNEL,
     harmonic_stft,
     inverse_wss,
     median_filter,
     overlap_add,
 )
-from genrevae.features.spectral import ROLL_PERCENT, power_to_db, rms_zcr, spectral_shape, stft
+from genrevae.features.kernels.spectral import ROLL_PERCENT, power_to_db, rms_zcr, spectral_shape, stft
 
 
 @dataclass

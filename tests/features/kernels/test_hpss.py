@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from genrevae.features.banks import setup
-from genrevae.features.frontend import front_numpy
-from genrevae.features.hpss import inverse_wss, median_filter, overlap_add
-from genrevae.features.spectral import stft
+from genrevae.features.kernels.banks import setup
+from genrevae.features.kernels.frontend import front_numpy
+from genrevae.features.kernels.hpss import inverse_wss, median_filter, overlap_add
+from genrevae.features.kernels.spectral import stft
 
 SR = 22050
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from genrevae.features.rhythm import mean_tempogram, onset_strength, tempo
+from genrevae.features.kernels.rhythm import mean_tempogram, onset_strength, tempo
 
 SR = 22050
 

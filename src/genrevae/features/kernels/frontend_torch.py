@@ -1,4 +1,4 @@
-"""The torch front end: :func:`genrevae.features.frontend.front_numpy` on a torch device.
+"""The torch front end: :func:`genrevae.features.kernels.frontend.front_numpy` on a torch device.
 
 ``features.device=cuda`` runs the heavy part of every segment's features here, on the GPU;
 ``torch-cpu`` runs it on the CPU (tests compare it with the numpy path there).
@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genrevae.features.banks import Setup
-from genrevae.features.chroma import chroma_banks
-from genrevae.features.frontend import Front
-from genrevae.features.hpss import HPSS_KERNEL
-from genrevae.features.spectral import ROLL_PERCENT, rms_zcr, spectral_shape
+from genrevae.features.kernels.banks import Setup
+from genrevae.features.kernels.chroma import chroma_banks
+from genrevae.features.kernels.frontend import Front
+from genrevae.features.kernels.hpss import HPSS_KERNEL
+from genrevae.features.kernels.spectral import ROLL_PERCENT, rms_zcr, spectral_shape
 
 
 def front_torch(y: np.ndarray, st: Setup, device: str) -> Front:

@@ -18,7 +18,7 @@ import librosa
 import numpy as np
 from numba import njit
 
-from genrevae.features.spectral import n_frames
+from genrevae.features.kernels.spectral import n_frames
 
 # HPSS median filter length (librosa.decompose.hpss default), in frames and in bins.
 HPSS_KERNEL = 31

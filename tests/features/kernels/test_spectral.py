@@ -7,8 +7,8 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from genrevae.features.banks import setup
-from genrevae.features.spectral import ROLL_PERCENT, rms_zcr, spectral_shape, stft
+from genrevae.features.kernels.banks import setup
+from genrevae.features.kernels.spectral import ROLL_PERCENT, rms_zcr, spectral_shape, stft
 
 SR = 22050
 

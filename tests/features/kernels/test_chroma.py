@@ -6,9 +6,9 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from genrevae.features.banks import setup
-from genrevae.features.chroma import estimate_tuning, piptrack_band
-from genrevae.features.spectral import stft
+from genrevae.features.kernels.banks import setup
+from genrevae.features.kernels.chroma import estimate_tuning, piptrack_band
+from genrevae.features.kernels.spectral import stft
 
 SR = 22050
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.fft
 from numba import njit
 
-from genrevae.features.banks import Setup
+from genrevae.features.kernels.banks import Setup
 
 PAD_MODE = "reflect"
 # librosa.feature.spectral_rolloff's default share of the frame's energy.

@@ -13,10 +13,10 @@ import librosa
 import numpy as np
 from numba import njit
 
-from genrevae.features.banks import Setup, chroma_bank
+from genrevae.features.kernels.banks import Setup, chroma_bank
 
 # Piptrack's peak threshold (librosa.core.pitch.piptrack default), relative to the frame's
-# maximum; its band is in genrevae.features.banks.
+# maximum; its band is in genrevae.features.kernels.banks.
 PIP_THRESHOLD = 0.1
 
 
