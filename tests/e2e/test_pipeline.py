@@ -178,6 +178,18 @@ def test_second_repro_runs_nothing(project):
     assert len(_mlflow_runs(project.root)) == 1
 
 
+def test_dvc_plots_draw_every_plot_and_skip_the_output_marker(project):
+    proc = project.dvc("plots", "show", "--json")
+    assert "failed to load" not in proc.stdout + proc.stderr
+    drawn = json.dumps(json.loads(proc.stdout))
+    assert "probe_confusion.png" in drawn and "tracks_per_genre.png" in drawn
+    assert ".genrevae-output" not in drawn
+    # Bookkeeping, not part of the cached folder: a stage still leaves it for the guard.
+    assert (project.root / "plots" / "eval" / ".genrevae-output").is_file()
+    lock = (project.root / "dvc.lock").read_text()
+    assert "plots/eval" in lock
+
+
 def test_same_params_give_same_metrics(project):
     """Reproducible: retraining with the same seed reproduces the latents and every metric."""
     root = project.root
