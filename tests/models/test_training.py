@@ -3,6 +3,7 @@ model's set-up hooks, input dropout."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -10,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from genrevae.config import Config
 from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
-from genrevae.models.training import Rows, TrainData, TrainOptions, beta_at, fit, resolve_device
+from genrevae.models.training import Rows, TrainData, TrainOptions, beta_at, fit
 from genrevae.models.vae import VAE, kl_divergence
 from genrevae.pipeline.runner import seed_everything
 from tests.models.conftest import HIDDEN, INPUT_DIM, LATENT_DIM, manifold, model_config
@@ -185,22 +187,29 @@ def test_empty_validation_uses_training_rows(data: tuple[np.ndarray, np.ndarray]
         result.history[result.best_epoch - 1]["val_loss"], rel=1e-5)
 
 
-def test_resolve_device_auto() -> None:
-    """'auto' picks CUDA only when available (cpu on this machine)."""
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-
-
-def test_resolve_device_cpu() -> None:
-    """'cpu' is always cpu."""
-    assert resolve_device("cpu") == torch.device("cpu")
+def test_options_from_config_read_every_knob(tiny_cfg: Config) -> None:
+    """TrainOptions.from_config takes each knob from its key (model, train, seed) and
+    resolves 'auto' to the device torch sees."""
+    cfg = dataclasses.replace(tiny_cfg, seed=5, train=dataclasses.replace(
+        tiny_cfg.train, device="auto", weight_decay=0.01, kl_warmup_epochs=2))
+    options = TrainOptions.from_config(cfg, progress=False)
+    m, t = cfg.model, cfg.train
+    assert options == TrainOptions(
+        beta=m.beta, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=0.01,
+        patience=t.patience, kl_warmup_epochs=2, free_bits=m.free_bits,
+        input_dropout=m.input_dropout, mmd_weight=m.mmd_weight,
+        pretrain_epochs=m.pretrain_epochs, seed=5,
+        device="cuda" if torch.cuda.is_available() else "cpu", progress=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.lr = 1.0  # type: ignore[misc]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_resolve_device_cuda_without_gpu() -> None:
+def test_options_refuse_cuda_without_gpu(tiny_cfg: Config) -> None:
     """'cuda' without a GPU is a ConfigError naming the key, not a silent fallback."""
+    cfg = dataclasses.replace(tiny_cfg, train=dataclasses.replace(tiny_cfg.train, device="cuda"))
     with pytest.raises(ConfigError, match=r"train\.device: .*no CUDA device"):
-        resolve_device("cuda")
+        TrainOptions.from_config(cfg)
 
 
 # ---------------------------------------------------------------- KL schedule

@@ -1,6 +1,8 @@
-"""The training loop: the ELBO with KL warm-up and free bits, early stopping on the
-validation split, the best epoch's weights kept; the model's own set-up hooks called at
-their moments (:class:`genrevae.models.base.LatentModel`)."""
+"""The training loop, ``fit(model, data, options)``: the ELBO with KL warm-up and free
+bits, early stopping on the validation split, the best epoch's weights kept; the model's
+own set-up hooks called at their moments (:class:`genrevae.models.base.LatentModel`).
+Every knob is a field of :class:`TrainOptions`, read from the config by its
+``from_config``."""
 
 from __future__ import annotations
 
@@ -22,11 +24,6 @@ from genrevae.models.base import LatentModel, condition_mmd
 log = logging.getLogger(__name__)
 
 LOSS_KEYS = ("loss", "recon", "kl")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``train.device`` as a torch device (:func:`genrevae.devices.resolve_device`)."""
-    return torch.device(devices.resolve_device(name, key="train.device"))
 
 
 @dataclass
@@ -131,7 +128,7 @@ class TrainOptions:
     ``input_dropout`` (share of encoder input entries zeroed) shape the training gradient
     only; ``mmd_weight`` > 0 adds the condition penalty (a cvae). ``seed`` drives the
     shuffle of training batches and the model's seeded set-up (VaDE's mixture fit);
-    ``device`` is ``cpu`` or ``cuda`` (already resolved, see :func:`resolve_device`).
+    ``device`` is ``cpu`` or ``cuda`` (``auto`` already resolved by :meth:`from_config`).
     """
 
     beta: float
