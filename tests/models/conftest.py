@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genrevae.config import ModelConfig
-from genrevae.models.training import fit
+from genrevae.models.training import Rows, TrainData, TrainOptions, fit
 from genrevae.models.vae import VAE
 
 INPUT_DIM, LATENT_DIM, HIDDEN = 10, 2, (32, 16)
@@ -36,6 +36,7 @@ def trained(rng: np.random.Generator, torch_one_thread) -> VAE:
     x = manifold(rng, 320)
     torch.manual_seed(0)
     model = VAE(INPUT_DIM, LATENT_DIM, HIDDEN)
-    fit(model, x[:256], x[256:], beta=1.0, epochs=2, batch_size=32, lr=3e-3, patience=100,
-        seed=0, progress=False)
+    fit(model, TrainData(Rows(x[:256]), Rows(x[256:])),
+        TrainOptions(beta=1.0, epochs=2, batch_size=32, lr=3e-3, patience=100, seed=0,
+                     progress=False))
     return model

@@ -3,6 +3,7 @@ model's set-up hooks, input dropout."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -10,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from genrevae.config import Config
 from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
-from genrevae.models.training import beta_at, fit, resolve_device
+from genrevae.models.training import Rows, TrainData, TrainOptions, beta_at, fit
 from genrevae.models.vae import VAE, kl_divergence
 from genrevae.pipeline.runner import seed_everything
 from tests.models.conftest import HIDDEN, INPUT_DIM, LATENT_DIM, manifold, model_config
@@ -44,11 +46,13 @@ def restore_determinism() -> Iterator[None]:
     torch.use_deterministic_algorithms(before)
 
 
-def train(model: VAE, data: tuple[np.ndarray, np.ndarray], **kwargs):
+def train(model: VAE, data: tuple[np.ndarray, np.ndarray], *, mask_train=None, mask_val=None,
+          **kwargs):
     options = {"beta": 1.0, "epochs": 12, "batch_size": 32, "lr": 3e-3, "patience": 100,
                "seed": 0, "progress": False}
     options.update(kwargs)
-    return fit(model, data[0], data[1], **options)
+    return fit(model, TrainData(Rows(data[0], mask_train), Rows(data[1], mask_val)),
+               TrainOptions(**options))
 
 
 def val_loss(model: VAE, x: np.ndarray, beta: float = 1.0) -> float:
@@ -183,22 +187,29 @@ def test_empty_validation_uses_training_rows(data: tuple[np.ndarray, np.ndarray]
         result.history[result.best_epoch - 1]["val_loss"], rel=1e-5)
 
 
-def test_resolve_device_auto() -> None:
-    """'auto' picks CUDA only when available (cpu on this machine)."""
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-
-
-def test_resolve_device_cpu() -> None:
-    """'cpu' is always cpu."""
-    assert resolve_device("cpu") == torch.device("cpu")
+def test_options_from_config_read_every_knob(tiny_cfg: Config) -> None:
+    """TrainOptions.from_config takes each knob from its key (model, train, seed) and
+    resolves 'auto' to the device torch sees."""
+    cfg = dataclasses.replace(tiny_cfg, seed=5, train=dataclasses.replace(
+        tiny_cfg.train, device="auto", weight_decay=0.01, kl_warmup_epochs=2))
+    options = TrainOptions.from_config(cfg, progress=False)
+    m, t = cfg.model, cfg.train
+    assert options == TrainOptions(
+        beta=m.beta, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=0.01,
+        patience=t.patience, kl_warmup_epochs=2, free_bits=m.free_bits,
+        input_dropout=m.input_dropout, mmd_weight=m.mmd_weight,
+        pretrain_epochs=m.pretrain_epochs, seed=5,
+        device="cuda" if torch.cuda.is_available() else "cpu", progress=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.lr = 1.0  # type: ignore[misc]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_resolve_device_cuda_without_gpu() -> None:
+def test_options_refuse_cuda_without_gpu(tiny_cfg: Config) -> None:
     """'cuda' without a GPU is a ConfigError naming the key, not a silent fallback."""
+    cfg = dataclasses.replace(tiny_cfg, train=dataclasses.replace(tiny_cfg.train, device="cuda"))
     with pytest.raises(ConfigError, match=r"train\.device: .*no CUDA device"):
-        resolve_device("cuda")
+        TrainOptions.from_config(cfg)
 
 
 # ---------------------------------------------------------------- KL schedule
@@ -375,9 +386,9 @@ def test_latent_rows_follow_input_rows_whatever_the_shuffle(name: str, fit_seed:
     """After training with a shuffled loader (any seed), latent_means(x[perm], c[perm]) ==
     x.latent_means(c)[perm], and row i is the encoding of input row i alone."""
     model, x, c = variant(name)
-    fit(model, x[:40], x[40:], c_train=None if c is None else c[:40],
-        c_val=None if c is None else c[40:], beta=1.0, epochs=2, batch_size=8, lr=1e-2,
-        seed=fit_seed, progress=False)
+    rows = Rows(x, c=c)
+    fit(model, TrainData(rows.take(slice(0, 40)), rows.take(slice(40, None))),
+        TrainOptions(beta=1.0, epochs=2, batch_size=8, lr=1e-2, seed=fit_seed, progress=False))
     perm = rng.permutation(len(x))
     z = model.latent_means(x, c, batch_size=16)
     zp = model.latent_means(x[perm], None if c is None else c[perm], batch_size=7)
@@ -489,8 +500,9 @@ def test_training_on_memory_mapped_log_mel_equals_the_in_memory_path(
     for x in (lazy, whole):
         torch.manual_seed(3)
         model = ConvVAE(shape, 3, channels=(4, 8), pool=pool)
-        history = fit(model, x[split == "train"], x[split == "val"], beta=1.0, epochs=3,
-                      batch_size=8, lr=1e-3, patience=10, seed=5, progress=False).history
+        history = fit(model, TrainData(Rows(x[split == "train"]), Rows(x[split == "val"])),
+                      TrainOptions(beta=1.0, epochs=3, batch_size=8, lr=1e-3, patience=10,
+                                   seed=5, progress=False)).history
         results.append((history, model.state_dict(), model.latent_means(x)))
     (h1, w1, z1), (h2, w2, z2) = results
     assert h1 == h2
@@ -522,9 +534,9 @@ def _condition_accuracy(mmd_weight: float, seed: int, n_train: int = 450) -> flo
     torch.manual_seed(seed)
     model = build_model(model_config(name="cvae", condition="language", latent_dim=3), (INPUT_DIM,),
                         n_conditions=2)
-    fit(model, x[:n_train], x[n_train:], c_train=c[:n_train], c_val=c[n_train:], beta=1.0,
-        epochs=60, batch_size=32, lr=3e-3, patience=100, seed=seed, progress=False,
-        mmd_weight=mmd_weight)
+    fit(model, TrainData(Rows(x[:n_train], c=c[:n_train]), Rows(x[n_train:], c=c[n_train:])),
+        TrainOptions(beta=1.0, epochs=60, batch_size=32, lr=3e-3, patience=100, seed=seed,
+                     progress=False, mmd_weight=mmd_weight))
     mu, y = model.latent_means(x, c), c.argmax(axis=1)
     probe = LogisticRegression(max_iter=2000).fit(mu[:n_train], y[:n_train])
     return probe.score(mu[n_train:], y[n_train:])
@@ -536,7 +548,8 @@ def test_mmd_weight_zero_is_the_plain_cvae() -> None:
     model_b, _, _ = variant("cvae")
     for model, extra in ((model_a, {}), (model_b, {"mmd_weight": 0.0})):
         torch.manual_seed(0)  # the latent samples draw from torch's global generator
-        fit(model, x[:40], x[40:], c_train=c[:40], c_val=c[40:], beta=1.0, epochs=3,
-            batch_size=16, lr=3e-3, seed=0, progress=False, **extra)
+        fit(model, TrainData(Rows(x[:40], c=c[:40]), Rows(x[40:], c=c[40:])),
+            TrainOptions(beta=1.0, epochs=3, batch_size=16, lr=3e-3, seed=0, progress=False,
+                         **extra))
     for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values(), strict=True):
         assert torch.equal(a, b)

@@ -1,5 +1,5 @@
-"""The VAE (shapes, sampling vs. mean, KL, masked and whitened reconstruction) and the model
-registry; the condition penalty (maximum mean discrepancy) a cvae can train with."""
+"""The VAE (shapes, sampling vs. mean, KL, masked and whitened reconstruction) and
+build_model; the condition penalty (maximum mean discrepancy) a cvae can train with."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from genrevae.config import MODEL_NAMES, ModelConfig
+from genrevae.config import ModelConfig
 from genrevae.errors import ConfigError
-from genrevae.models import names, registry
 from genrevae.models.base import condition_mmd, reconstruction_nll
 from genrevae.models.registry import build_model
 from genrevae.models.vae import VAE, Whitening, kl_divergence
@@ -255,13 +254,6 @@ def test_build_model_unknown_name() -> None:
     """An unknown model name is a ValueError naming it."""
     with pytest.raises(ValueError, match="unknown model 'transformer'"):
         build_model(_model_config(name="transformer"), (4,))
-
-
-def test_registry_matches_config_names() -> None:
-    """Every name the config accepts has a model, and no model is unreachable: the config
-    and the registry read the one list, genrevae.models.names."""
-    assert tuple(registry.MODELS) == names.MODEL_NAMES == MODEL_NAMES
-    assert set(registry._CLASSES) == set(names.MODEL_NAMES)
 
 
 def test_build_model_refuses_a_latent_wider_than_the_input() -> None:

@@ -11,9 +11,9 @@ from genrevae.config import MODEL_NAMES, ModelConfig
 from genrevae.models.base import LatentModel
 from genrevae.models.conv_vae import ConvVAE
 from genrevae.models.registry import build_model
-from genrevae.models.training import fit
+from genrevae.models.training import Rows, TrainData, TrainOptions, fit
 from genrevae.models.vade import VaDE
-from genrevae.models.vae import AE, VAE
+from genrevae.models.vae import AE, CVAE, VAE
 
 D, LATENT, MEL = 12, 3, (16, 20)
 N_CONDITIONS, N_COMPONENTS = 2, 3
@@ -60,14 +60,15 @@ def train(name: str, model: LatentModel, x, c, *, n_train: int, **kwargs):
     if name == "vade":  # pre-train as an autoencoder; the model then fits its mixture prior
         options.update(pretrain_epochs=3)
     options.update(kwargs)
-    ct, cv = (None, None) if c is None else (c[:n_train], c[n_train:])
-    return fit(model, x[:n_train], x[n_train:], c_train=ct, c_val=cv, **options)
+    rows = Rows(x, c=c)
+    return fit(model, TrainData(rows.take(slice(0, n_train)), rows.take(slice(n_train, None))),
+               TrainOptions(**options))
 
 
 # ---------------------------------------------------------------- registry
 
 
-EXPECTED_TYPES = {"vae": VAE, "conv_vae": ConvVAE, "cvae": VAE, "vade": VaDE, "ae": AE}
+EXPECTED_TYPES = {"vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vade": VaDE, "ae": AE}
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -195,3 +195,22 @@ def test_params_composed_as_the_exp_run_asked(tmp_path: Path,
     assert runlog._composed_as_asked(params, argv) is True
     assert runlog._composed_as_asked(params, ["dvc", "exp", "run", "-S", "latent_dim=6"]) is False
     assert runlog._composed_as_asked(params, ["dvc", "repro"]) is None
+
+
+def test_run_inline_seeds_once_the_stage_is_imported(tmp_path, tiny_params, monkeypatch) -> None:
+    """run_inline imports the stage's module, then seeds, then runs it, as a stage's script
+    does: a stage that loads torch has it seeded before it builds a model (no stage seeds
+    again)."""
+    from types import SimpleNamespace
+
+    from genrevae.pipeline import runner
+    from tests.pipeline.conftest import tiny_project
+
+    order: list[str] = []
+    stage = SimpleNamespace(run=lambda cfg: order.append("run"))
+    monkeypatch.setattr(runner, "importlib", SimpleNamespace(
+        import_module=lambda name: order.append(f"import {name}") or stage))
+    monkeypatch.setattr(runner, "seed_everything", lambda seed: order.append(f"seed {seed}"))
+    monkeypatch.setattr(runner, "claim_outputs", lambda cfg, stage: None)
+    runner.run_inline("train", tiny_project(tmp_path, tiny_params) / "params.yaml")
+    assert order == ["import genrevae.pipeline.train", f"seed {tiny_params['seed']}", "run"]

@@ -8,10 +8,15 @@ way and are compared on equal terms.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from genrevae.config import ModelConfig
 
 
 def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -77,13 +82,41 @@ class LatentModel(nn.Module):
     latent_dim: int
     #: False for the deterministic autoencoder: no sampling and no KL term.
     variational: bool = True
-    #: What :func:`genrevae.models.registry.build_model` was given besides the config
-    #: (input shape, condition and mixture sizes): the checkpoint saves it to rebuild the model.
+    #: What :meth:`from_config` was given besides the config (input shape, condition and
+    #: mixture sizes): the checkpoint saves it to rebuild the model. Absent on a model
+    #: built by calling its class directly.
     build_args: dict
     #: Rows per batch when encoding without gradients (validation, latent means): large
     #: for feature vectors; a convolutional model keeps it small, since its activations
     #: per row are large and memory is to stay independent of the corpus.
     eval_batch_size: int = 4096
+
+    # -- building from the config
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, input_shape: Sequence[int], *, n_conditions: int = 0,
+                    n_components: int = 10) -> Self:
+        """The model ``cfg`` describes, for inputs of ``input_shape``: (d,) for feature
+        vectors, (n_mels, frames) for log-mel segments. ``n_conditions`` is the width of a
+        cvae's one-hot condition and ``n_components`` a VaDE's mixture size; a model that
+        has neither ignores them. The arguments are kept in :attr:`build_args`.
+
+        Raises
+        ------
+        ConfigError
+            ``cfg`` does not fit the input (a latent wider than a feature vector).
+        """
+        model = cls._build(cfg, tuple(input_shape), n_conditions=n_conditions,
+                           n_components=n_components)
+        model.build_args = {"input_shape": list(input_shape), "n_conditions": n_conditions,
+                            "n_components": n_components}
+        return model
+
+    @classmethod
+    def _build(cls, cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int,
+               n_components: int) -> Self:
+        """The class's own reading of its config (each model defines it)."""
+        raise NotImplementedError
 
     # -- hooks the training loop calls (genrevae.models.training.fit); no-ops by default
 

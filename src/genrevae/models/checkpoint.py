@@ -24,8 +24,9 @@ KEYS = ("state_dict", "model", "meta")
 def save_checkpoint(
     path: str | Path, model: LatentModel, model_cfg: ModelConfig, meta: dict[str, Any]
 ) -> None:
-    """Weights, the model config and ``meta`` (plain data), with the model's build
-    arguments (input shape, conditions, mixture size) added to ``meta``; written atomically.
+    """Weights, the model config and ``meta`` (plain data), with the arguments the model
+    was built with (:attr:`LatentModel.build_args`: input shape, conditions, mixture size)
+    first in ``meta``, where :func:`load_model` reads them back; written atomically.
 
     The bytes depend on the content only: torch names the archive's top folder after the
     file it writes to, so saving to the random temporary name would make every save
@@ -60,7 +61,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path) -> tuple[LatentModel, ModelConfig, dict[str, Any]]:
     """Rebuild a trained model from its checkpoint, in eval mode on the CPU; with its
-    config and the checkpoint's ``meta``."""
+    config and the checkpoint's ``meta``. The model is built as training built it (its
+    class's ``from_config`` with the recorded build arguments), then given the weights."""
     ckpt = load_checkpoint(path)
     raw = dict(ckpt["model"])
     raw["hidden_dims"] = tuple(raw["hidden_dims"])

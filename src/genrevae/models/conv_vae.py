@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING, Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genrevae.models.base import LatentModel
+
+if TYPE_CHECKING:
+    from genrevae.config import ModelConfig
 
 
 class ConvVAE(LatentModel):
@@ -65,6 +69,12 @@ class ConvVAE(LatentModel):
                    nn.GELU()]
         up.append(nn.ConvTranspose2d(rev[-1], 1, kernel_size=4, stride=2, padding=1))
         self.decoder = nn.Sequential(*up)
+
+    @classmethod
+    def _build(cls, cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int,
+               n_components: int) -> Self:
+        return cls(input_shape, cfg.latent_dim, channels=cfg.channels, dropout=cfg.dropout,
+                   pool=cfg.pool)
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
         x = x.unsqueeze(1)

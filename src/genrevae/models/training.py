@@ -1,6 +1,8 @@
-"""The training loop: the ELBO with KL warm-up and free bits, early stopping on the
-validation split, the best epoch's weights kept; the model's own set-up hooks called at
-their moments (:class:`genrevae.models.base.LatentModel`)."""
+"""The training loop, ``fit(model, data, options)``: the ELBO with KL warm-up and free
+bits, early stopping on the validation split, the best epoch's weights kept; the model's
+own set-up hooks called at their moments (:class:`genrevae.models.base.LatentModel`).
+Every knob is a field of :class:`TrainOptions`, read from the config by its
+``from_config``."""
 
 from __future__ import annotations
 
@@ -15,17 +17,13 @@ import torch
 from tqdm import tqdm
 
 from genrevae import devices
+from genrevae.config import Config
 from genrevae.errors import TrainingError
 from genrevae.models.base import LatentModel, condition_mmd
 
 log = logging.getLogger(__name__)
 
 LOSS_KEYS = ("loss", "recon", "kl")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``train.device`` as a torch device (:func:`genrevae.devices.resolve_device`)."""
-    return torch.device(devices.resolve_device(name, key="train.device"))
 
 
 @dataclass
@@ -121,43 +119,84 @@ def beta_at(epoch: int, *, beta: float, warmup_epochs: int, pretrain_epochs: int
     return beta * min(1.0, (epoch - pretrain_epochs) / warmup_epochs)
 
 
-def fit(
-    model: LatentModel,
-    x_train: np.ndarray | Any,
-    x_val: np.ndarray | Any,
-    *,
-    mask_train: np.ndarray | None = None,
-    mask_val: np.ndarray | None = None,
-    c_train: np.ndarray | None = None,
-    c_val: np.ndarray | None = None,
-    beta: float,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float = 0.0,
-    patience: int = 10,
-    kl_warmup_epochs: int = 0,
-    free_bits: float = 0.0,
-    input_dropout: float = 0.0,
-    mmd_weight: float = 0.0,
-    pretrain_epochs: int = 0,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-) -> TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """Every knob of :func:`fit`; :meth:`from_config` reads them from a config.
+
+    ``beta`` is the KL weight, reached after ``pretrain_epochs`` at weight 0 and a linear
+    ramp over ``kl_warmup_epochs``; ``free_bits`` (nats per latent dimension) and
+    ``input_dropout`` (share of encoder input entries zeroed) shape the training gradient
+    only; ``mmd_weight`` > 0 adds the condition penalty (a cvae). ``seed`` drives the
+    shuffle of training batches and the model's seeded set-up (VaDE's mixture fit);
+    ``device`` is ``cpu`` or ``cuda`` (``auto`` already resolved by :meth:`from_config`).
+    """
+
+    beta: float
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    patience: int = 10
+    kl_warmup_epochs: int = 0
+    free_bits: float = 0.0
+    input_dropout: float = 0.0
+    mmd_weight: float = 0.0
+    pretrain_epochs: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, progress: bool = True) -> TrainOptions:
+        """The options of ``cfg``'s ``model`` and ``train`` sections and its ``seed``; the
+        device resolved (``auto`` to what torch sees; ``cuda`` without a GPU refused)."""
+        model, train = cfg.model, cfg.train
+        return cls(beta=model.beta, epochs=train.epochs, batch_size=train.batch_size,
+                   lr=train.lr, weight_decay=train.weight_decay, patience=train.patience,
+                   kl_warmup_epochs=train.kl_warmup_epochs, free_bits=model.free_bits,
+                   input_dropout=model.input_dropout, mmd_weight=model.mmd_weight,
+                   pretrain_epochs=model.pretrain_epochs, seed=cfg.seed,
+                   device=devices.resolve_device(train.device, key="train.device"),
+                   progress=progress)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One split's rows: ``x`` of shape (n, ...), float (feature vectors or log-mel
+    segments), or rows read as batches are drawn (:class:`genrevae.inputs.transform.MelRows`:
+    a memory-mapped log-mel standardised per batch, which trains the same model as the
+    array would); ``mask`` (same shape as ``x``, bool) marks observed entries (missing
+    lyrics are left out of the reconstruction term); ``c`` (n, n_conditions) one-hot
+    conditions for a cvae."""
+
+    x: np.ndarray | Any
+    mask: np.ndarray | None = None
+    c: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Rows:
+        """The rows selected by ``rows`` (a boolean mask or indices)."""
+        return Rows(self.x[rows], None if self.mask is None else self.mask[rows],
+                    None if self.c is None else self.c[rows])
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What :func:`fit` learns from (``train``) and stops early on (``val``)."""
+
+    train: Rows
+    val: Rows
+
+
+def fit(model: LatentModel, data: TrainData, options: TrainOptions) -> TrainResult:
     """Train by minimising recon + beta * KL; keep the weights of the best validation epoch.
 
-    ``x_*`` are float arrays of shape (n, ...) (feature vectors or log-mel segments), or
-    rows read as batches are drawn (:class:`genrevae.inputs.transform.MelRows`: a memory-mapped
-    log-mel, standardised per batch, which gives the same model as the array would);
-    ``mask_*`` (same shape, bool) mark observed entries (missing lyrics are left out of the
-    reconstruction term); ``c_*`` are one-hot conditions (n, n_conditions) for a cvae.
-    ``input_dropout`` > 0 trains a denoising model: each training batch reaches the encoder
-    with that share of its entries set to 0 (the train mean of standardised input), and the
-    decoder is scored on the clean batch; validation uses clean input. ``mmd_weight`` > 0
-    (a cvae: ``c_train`` given) also penalises how far each condition group's latent means
-    lie from the batch's (:func:`~genrevae.models.base.condition_mmd`); the reported and
-    early-stopping losses stay recon + beta * KL.
+    ``options.input_dropout`` > 0 trains a denoising model: each training batch reaches
+    the encoder with that share of its entries set to 0 (the train mean of standardised
+    input), and the decoder is scored on the clean batch; validation uses clean input.
+    ``options.mmd_weight`` > 0 (a cvae: conditions given) also penalises how far each
+    condition group's latent means lie from the batch's
+    (:func:`~genrevae.models.base.condition_mmd`); the reported and early-stopping losses
+    stay recon + beta * KL.
     Before the first epoch the model's :meth:`~LatentModel.setup` sees the train rows (the
     VAE fits its input whitening there). The first ``pretrain_epochs`` train the autoencoder
     alone (KL weight 0), after which the model's :meth:`~LatentModel.after_pretraining`
@@ -166,38 +205,47 @@ def fit(
     start once the weight has reached ``beta``. The model ends in eval mode holding the
     best weights. ``history`` has one dict per epoch with ``beta``, ``train_loss``,
     ``train_recon``, ``train_kl``, ``val_loss``, ``val_recon``, ``val_kl``.
+
+    Randomness: the batch order comes from ``options.seed`` alone. The latent samples and
+    dropout draw from torch's global generator, which is not reseeded here: it goes on
+    from where the model's initialisation left it, so one seed taken before the model is
+    built (:func:`genrevae.pipeline.runner.seed_everything`, once per stage) fixes both,
+    and reseeding here would give another model for the same params.
     """
-    device = torch.device(device)
+    o = options
+    x_train = data.train.x
+    device = torch.device(o.device)
     model.setup(x_train)
     model.to(device)
 
-    def rows(x: Any, m: np.ndarray | None, c: np.ndarray | None) -> _Data:
+    def rows(r: Rows) -> _Data:
         # An array is moved to the device once; lazy rows stay where they are (an absent
         # mask weighs every entry 1, which is the same sum as no mask).
+        x, m, c = r.x, r.mask, r.c
         eager = isinstance(x, np.ndarray | list | tuple | torch.Tensor)
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device) if eager else x
         mt = None if m is None else torch.as_tensor(m, dtype=torch.float32, device=device)
         ct = None if c is None else torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
         return _Data(xt, mt, ct, device)
 
-    train = rows(x_train, mask_train, c_train)
-    val = rows(x_val, mask_val, c_val)
+    train = rows(data.train)
+    val = rows(data.val)
     if len(val) == 0:
         log.warning("no validation rows: early stopping watches the training loss")
         val = train
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(o.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     result = TrainResult(best_epoch=0)
     best_val, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
-    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+    bar = tqdm(range(1, o.epochs + 1), desc="train", unit="epoch", disable=not o.progress)
     for epoch in bar:
-        if epoch == pretrain_epochs + 1 and pretrain_epochs > 0:
-            model.after_pretraining(x_train, seed=seed)
-        b = beta_at(epoch, beta=beta, warmup_epochs=kl_warmup_epochs,
-                    pretrain_epochs=pretrain_epochs)
-        tr = _run_epoch(model, train, beta=b, free_bits=free_bits, batch_size=batch_size,
-                        optimizer=optimizer, generator=generator, input_dropout=input_dropout,
-                        mmd_weight=mmd_weight)
+        if epoch == o.pretrain_epochs + 1 and o.pretrain_epochs > 0:
+            model.after_pretraining(x_train, seed=o.seed)
+        b = beta_at(epoch, beta=o.beta, warmup_epochs=o.kl_warmup_epochs,
+                    pretrain_epochs=o.pretrain_epochs)
+        tr = _run_epoch(model, train, beta=b, free_bits=o.free_bits, batch_size=o.batch_size,
+                        optimizer=optimizer, generator=generator,
+                        input_dropout=o.input_dropout, mmd_weight=o.mmd_weight)
         va = _run_epoch(model, val, beta=b, free_bits=0.0, batch_size=model.eval_batch_size,
                         optimizer=None, generator=None)
         row = {"epoch": epoch, "beta": b, **{f"train_{k}": v for k, v in tr.items()},
@@ -207,14 +255,14 @@ def fit(
             raise TrainingError(f"training diverged at epoch {epoch}: the loss is not finite "
                                 "(try a lower train.lr)")
         bar.set_postfix(train=f"{tr['loss']:.2f}", val=f"{va['loss']:.2f}")
-        if b < beta and epoch < epochs:  # pre-training or warm-up: the objective still moves
+        if b < o.beta and epoch < o.epochs:  # pre-training or warm-up: the objective still moves
             continue
         if va["loss"] < best_val - 1e-6:
             best_val, best_state, stale = va["loss"], copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch
         else:
             stale += 1
-            if stale >= patience:
+            if stale >= o.patience:
                 log.info("early stop at epoch %d (best %d)", epoch, result.best_epoch)
                 break
     model.load_state_dict(best_state)

@@ -4,12 +4,16 @@ cluster, so clustering is learned together with the latent space (Jiang et al., 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import torch
 from torch import nn
 
-from genrevae.models.vae import VAE
+from genrevae.models.vae import VAE, feature_width
+
+if TYPE_CHECKING:
+    from genrevae.config import ModelConfig
 
 
 class VaDE(VAE):
@@ -25,6 +29,12 @@ class VaDE(VAE):
         self.pi_logits = nn.Parameter(torch.zeros(n_components))
         self.mu_c = nn.Parameter(torch.randn(n_components, latent_dim) * 0.5)
         self.logvar_c = nn.Parameter(torch.zeros(n_components, latent_dim))
+
+    @classmethod
+    def _build(cls, cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int,
+               n_components: int) -> Self:
+        return cls(feature_width(cfg, input_shape), cfg.latent_dim, cfg.hidden_dims,
+                   cfg.dropout, n_components=n_components, whiten=cfg.whiten)
 
     def log_joint(self, z: torch.Tensor) -> torch.Tensor:
         """log p(c) + log p(z | c), shape (batch, n_components)."""

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
+
 import numpy as np
 import torch
 from torch import nn
 
+from genrevae.errors import ConfigError
 from genrevae.inputs.whitening import Whitening
 from genrevae.models.base import LatentModel, gaussian_kl_per_dim, mlp
+
+if TYPE_CHECKING:
+    from genrevae.config import ModelConfig
+
+
+def feature_width(cfg: ModelConfig, input_shape: tuple[int, ...]) -> int:
+    """The width d of a feature-vector input of shape (d,), checked against the latent.
+
+    The width is known only once fuse has run (the lyrics SVD may keep fewer dimensions
+    than lyrics.dim), so this rule is checked here rather than in config."""
+    (input_dim,) = input_shape
+    if cfg.latent_dim > input_dim:
+        raise ConfigError(f"latent_dim: must not exceed the {input_dim} features of "
+                          f"model.input={cfg.input}, got {cfg.latent_dim}")
+    return input_dim
 
 
 class VAE(LatentModel):
@@ -39,6 +57,12 @@ class VAE(LatentModel):
             nn.Linear(hidden_dims[0], input_dim),
         )
         self.whitening = Whitening(input_dim) if whiten else None
+
+    @classmethod
+    def _build(cls, cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int,
+               n_components: int) -> Self:
+        return cls(feature_width(cfg, input_shape), cfg.latent_dim, cfg.hidden_dims,
+                   cfg.dropout, whiten=cfg.whiten)
 
     def setup(self, x_train: np.ndarray) -> None:
         if self.whitening is not None:
@@ -78,6 +102,17 @@ class VAE(LatentModel):
             raise ValueError("a whitened model needs fully observed input (no masked entries)")
         # (x - recon) W = whiten(x) - whiten(recon): the error in the whitened space.
         return 0.5 * ((x - recon) @ self.whitening.matrix).pow(2).sum(dim=1)
+
+
+class CVAE(VAE):
+    """The conditional VAE (``model.name: cvae``): a :class:`VAE` built with the
+    condition's width, so encoder and decoder see the one-hot condition."""
+
+    @classmethod
+    def _build(cls, cfg: ModelConfig, input_shape: tuple[int, ...], *, n_conditions: int,
+               n_components: int) -> Self:
+        return cls(feature_width(cfg, input_shape), cfg.latent_dim, cfg.hidden_dims,
+                   cfg.dropout, n_conditions=n_conditions, whiten=cfg.whiten)
 
 
 class AE(VAE):

@@ -37,7 +37,9 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and (if loaded) torch; make torch deterministic."""
+    """Seed Python, NumPy and (if loaded) torch; make torch deterministic. Called once per
+    stage, after the stage's module is imported, so a stage that uses torch has it seeded
+    before it builds anything random (stages that never load torch never import it)."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - for third-party code that uses the global state
     os.environ["PYTHONHASHSEED"] = str(seed)
@@ -137,8 +139,10 @@ def run_inline(stage: str, params: str | Path = "params.yaml") -> None:
     for tests and benchmarks. Raises what the stage raises."""
     cfg = load_config(params)
     claim_outputs(cfg, stage)
-    seed_everything(cfg.seed)
+    # Imported before seeding, as the stage's script imports it: torch, once the stage
+    # has loaded it, is seeded too, before the model is built.
     module = importlib.import_module(f"genrevae.pipeline.{stage}")
+    seed_everything(cfg.seed)
     if stage == "evaluate":  # logs the params file as the MLflow run's params
         module.run(cfg, load_params(params))
     else:

@@ -17,14 +17,9 @@ from genrevae.io import load_csv, save_csv, save_json, save_npy
 from genrevae.models.base import LatentModel
 from genrevae.models.checkpoint import save_checkpoint
 from genrevae.models.registry import build_model
-from genrevae.models.training import fit, resolve_device
-from genrevae.pipeline.runner import seed_everything
+from genrevae.models.training import Rows, TrainData, TrainOptions, fit
 
 log = logging.getLogger(__name__)
-
-
-def _rows(a: np.ndarray | None, sel: np.ndarray) -> np.ndarray | None:
-    return None if a is None else a[sel]
 
 
 def _check_whitening(cfg: Config, inp: ModelInput, model: LatentModel) -> None:
@@ -42,7 +37,6 @@ def _check_whitening(cfg: Config, inp: ModelInput, model: LatentModel) -> None:
 
 
 def run(cfg: Config) -> None:
-    seed_everything(cfg.seed)  # again, now that torch is imported
     segments = load_csv(cfg.paths.segments)
     inp = load_model_input(cfg, segments)
     split = segments["split"].to_numpy()
@@ -58,19 +52,12 @@ def run(cfg: Config) -> None:
     log.info("training %s on %s input: %d train / %d val segments, %s -> %d dims",
              cfg.model.name, cfg.model.input, train.sum(), val.sum(), inp.x.shape[1:],
              cfg.model.latent_dim)
-    result = fit(
-        model, inp.x[train], inp.x[val], mask_train=_rows(inp.observed, train),
-        mask_val=_rows(inp.observed, val), c_train=_rows(inp.conditions, train),
-        c_val=_rows(inp.conditions, val), beta=cfg.model.beta, epochs=cfg.train.epochs,
-        batch_size=cfg.train.batch_size, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-        patience=cfg.train.patience, kl_warmup_epochs=cfg.train.kl_warmup_epochs,
-        free_bits=cfg.model.free_bits, input_dropout=cfg.model.input_dropout,
-        mmd_weight=cfg.model.mmd_weight,
-        pretrain_epochs=cfg.model.pretrain_epochs, seed=cfg.seed,
-        device=resolve_device(cfg.train.device),
-    )
+    rows = Rows(inp.x, inp.observed, inp.conditions)
+    result = fit(model, TrainData(rows.take(train), rows.take(val)),
+                 TrainOptions.from_config(cfg))
+    usable = rows.take(inp.usable)
     z = np.full((len(inp.x), cfg.model.latent_dim), np.nan, dtype=np.float32)
-    z[inp.usable] = model.latent_means(inp.x[inp.usable], _rows(inp.conditions, inp.usable))
+    z[inp.usable] = model.latent_means(usable.x, usable.c)
 
     save_checkpoint(cfg.paths.model, model.cpu(), cfg.model,
                     {**inp.transform.record(), "best_epoch": result.best_epoch})
