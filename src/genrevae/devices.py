@@ -1,7 +1,18 @@
 """The one choice of compute device, for every setting that names one (``features.device``,
-``train.device``): ``cpu``, ``cuda``, or ``auto`` (cuda when torch sees a GPU)."""
+``train.device``): ``cpu``, ``cuda``, or ``auto`` (cuda when torch sees a GPU); and the
+seeding that makes every device run the same numbers for the same ``seed``.
+
+Here, and not in the stage harness, because seeding changes values: every stage depends
+on this module, while the harness (:mod:`genrevae.pipeline.runner`) is bookkeeping that
+the stages' dvc.yaml deps leave out (tests/test_dvc_deps.py)."""
 
 from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
 
 from genrevae.errors import ConfigError
 
@@ -35,3 +46,19 @@ def resolve_device(name: str, *, key: str) -> str:
     if not available:
         raise ConfigError(f"{key}: 'cuda' but no CUDA device is available")
     return "cuda"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (if loaded) torch; make torch deterministic. Called once per
+    stage, after the stage's module is imported, so a stage that uses torch has it seeded
+    before it builds anything random (stages that never load torch never import it)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - for third-party code that uses the global state
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        # cuBLAS needs this before CUDA starts for deterministic matrix products.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from genrevae.config import Config
+from genrevae.devices import seed_everything
 from genrevae.errors import ConfigError
 from genrevae.models.base import reconstruction_nll
 from genrevae.models.names import MODEL_NAMES
 from genrevae.models.training import Rows, TrainData, TrainOptions, beta_at, fit
 from genrevae.models.vae import VAE, kl_divergence
-from genrevae.pipeline.runner import seed_everything
 from tests.models.conftest import HIDDEN, INPUT_DIM, LATENT_DIM, manifold, model_config
 
 HISTORY_KEYS = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon",

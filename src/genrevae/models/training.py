@@ -209,7 +209,7 @@ def fit(model: LatentModel, data: TrainData, options: TrainOptions) -> TrainResu
     Randomness: the batch order comes from ``options.seed`` alone. The latent samples and
     dropout draw from torch's global generator, which is not reseeded here: it goes on
     from where the model's initialisation left it, so one seed taken before the model is
-    built (:func:`genrevae.pipeline.runner.seed_everything`, once per stage) fixes both,
+    built (:func:`genrevae.devices.seed_everything`, once per stage) fixes both,
     and reseeding here would give another model for the same params.
     """
     o = options

@@ -8,16 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
-import random
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from genrevae.config import Config, load_config, load_params
+from genrevae.devices import seed_everything
 from genrevae.errors import ConfigError, GenreVAEError
 from genrevae.io import os_error_line
 from genrevae.pipeline import runlog
@@ -34,22 +31,6 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("numba", "matplotlib", "alembic", "urllib3", "git"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and (if loaded) torch; make torch deterministic. Called once per
-    stage, after the stage's module is imported, so a stage that uses torch has it seeded
-    before it builds anything random (stages that never load torch never import it)."""
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - for third-party code that uses the global state
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    if "torch" in sys.modules:
-        import torch
-
-        # cuBLAS needs this before CUDA starts for deterministic matrix products.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
 
 
 def run_stage(main: Callable[[Config, argparse.Namespace], None], doc: str | None) -> None:
