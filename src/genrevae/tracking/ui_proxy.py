@@ -90,14 +90,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         root = self.command == "GET" and self.path.split("?")[0] == "/"
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        # Expect: 100-continue is answered here already (BaseHTTPRequestHandler).
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP | {"expect"}}
         if root:  # the page is rewritten: asked for whole, plain and fresh
             headers = {k: v for k, v in headers.items() if k.lower() not in
                        ("accept-encoding", "if-none-match", "if-modified-since", "range")}
         try:
             conn = self._connect()
         except OSError as exc:
-            self._refuse(502, f"MLflow's UI is not answering ({exc})")
+            self._refuse(502, f"no answer from MLflow's UI ({exc})")
             return
         self.answered = False
         try:
