@@ -332,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ui",
         help="the MLflow UI on the project's store, and the address of its headline view",
         description="Print the address of the runs table in the headline view (the headline "
-        "metrics as the first columns, newest run first), then run `mlflow ui` on the "
-        "project's tracking store (MLFLOW_TRACKING_URI, else ./mlflow.db).",
+        "metrics as the first columns, newest run first), then serve `mlflow ui` on the "
+        "project's tracking store (MLFLOW_TRACKING_URI, else ./mlflow.db), its root page "
+        "opening that runs table in the Model training view.",
     )
     u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     u.add_argument("--port", type=_port, default=5000, help="port, 1..65535 (default: 5000)")

@@ -87,5 +87,5 @@ def test_real_tiny_runs_grouped_by_seed(tiny_sweep, monkeypatch, capsys) -> None
     cli.main(["compare"])
     out = capsys.readouterr().out
     assert all(len(line) <= 100 for line in out.splitlines())
-    assert "  A  latent_dim=4  3 seeds (0,2,3)" in out and "  B - A  seeds" in out
+    assert "  A    latent_dim=4  3 seeds (0,2,3)" in out and "  B - A  seeds" in out
     assert f"verdict ({score}, 95% paired interval above zero): " in out

@@ -22,7 +22,15 @@ from genrevae.tracking.compare import (
     records,
     score_keys,
 )
-from genrevae.tracking.compare_seeds import DataSet, group, pairs, t_interval
+from genrevae.tracking.compare_seeds import (
+    DataSet,
+    RunRecord,
+    differing,
+    format_configurations,
+    group,
+    pairs,
+    t_interval,
+)
 
 ISSUE_31_KEYS = ("ami", "ami_base", "ami_gain", "ami_net", "ami_lang", "n_test", "n_genres",
                  "ami_chance", "nmi_chance", "small_test")
@@ -292,3 +300,55 @@ def test_same_params_on_different_data_are_not_one_configuration(seeded) -> None
                        r"different data.*c-before on synthetic.*elsewhere on synthetic, root other"):
         group(recs + moved)
     assert len(group(recs + moved, allow_mixed_data=True)) == 2
+
+
+def test_params_column_names_what_the_configurations_differ_in(seeded, capsys) -> None:
+    """The configurations table has a params column: latent_dim, the one param A and B
+    differ in; not the seed, nor features.n_jobs (A's seed 2 ran with another)."""
+    cli.main(["compare", "--experiment", "seeds", "-n", "20"])
+    lines = capsys.readouterr().out.splitlines()
+    head = lines.index("configurations (runs that differ only in seed):")
+    header, a, b = lines[head + 1: head + 4]
+    assert header.split() == ["cfg", "params", "seeds;", "test", "set"]
+    assert a.startswith("  A    latent_dim=16  4 seeds (0,1,2,3); test 24 tracks")
+    assert b.startswith("  B    latent_dim=32  4 seeds (0,1,2,3); test 2-24 tracks")
+    assert header.index("params") == a.index("latent_dim") == b.index("latent_dim")
+    assert header.index("seeds") == a.index("4 seeds")
+
+
+def _sweep_record(dim: int, beta: float, seed: int) -> RunRecord:
+    params = {"latent_dim": str(dim), "train.beta": str(beta), "model.name": "vae",
+              "seed": str(seed), "features.n_jobs": str(seed + 1)}
+    return RunRecord(f"z{dim}-b{beta}-s{seed}", params, {"nmi": 0.5, "nmi_base": 0.4},
+                     DataSet("synthetic", ""))
+
+
+def test_a_sweep_reads_as_one_row_per_combination_labelled_by_what_changed() -> None:
+    """`-S latent_dim=16,32 -S train.beta=0.5,1.0 -S seed=0,1,2`: four rows, each labelled
+    by the two params swept (sorted by name), aligned; seed and bookkeeping left out."""
+    recs = [_sweep_record(dim, beta, seed) for dim in (16, 32) for beta in (0.5, 1.0)
+            for seed in range(3)]
+    assert differing([r.params for r in recs]) == ["latent_dim", "train.beta"]
+    assert differing([recs[0].params, recs[1].params]) == []  # seeds of one configuration
+    assert differing([{"a": "1"}, {"a": "1", "b": "2"}]) == ["b"]  # a param one run lacks
+    configs = group(recs)
+    text = format_configurations(configs, pairs(configs), "nmi").splitlines()
+    assert text[2:6] == [
+        f"  {c}    latent_dim={d} train.beta={b}  3 seeds (0,1,2); test - tracks, - genres"
+        for c, d, b in (("A", 16, 0.5), ("B", 16, 1.0), ("C", 32, 0.5), ("D", 32, 1.0))]
+    # With one configuration nothing differs: the column says which model it is.
+    (only,) = group(recs[:3])
+    assert only.label == "model.name=vae latent_dim=16"
+
+
+def test_a_long_params_label_has_lines_of_its_own() -> None:
+    """A label wider than the column (half the width) keeps its lines; the seeds follow in
+    their column below it."""
+    recs = [RunRecord(f"r{i}", {"model.encoder": f"{'conv-' * 12}{i}", "seed": "0"}, {},
+                      DataSet("synthetic", "")) for i in range(2)]
+    lines = format_configurations(group(recs), [], "nmi").splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    header = lines[1]
+    assert lines[2] == f"  A    model.encoder={'conv-' * 12}0"
+    assert lines[3].index("1 seed (0)") == header.index("seeds")
+    assert lines[4] == f"  B    model.encoder={'conv-' * 12}1"

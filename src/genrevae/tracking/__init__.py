@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "genrevae"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-# MLflow 3's UI opens an experiment on its GenAI view unless told it holds model training.
+# MLflow 3's UI opens an experiment on its GenAI view unless told it holds model training:
+# up to 3.16 by this tag ("custom_model_development", the UI's CUSTOM_MODEL_DEVELOPMENT kind);
+# 3.17 decides by the browser's workflow switch instead, which `genrevae ui` sets (ui_proxy).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # A view of the runs table saved on the experiment (MLflow's "shared view"): the headline
 # columns first. MLflow 3 opens new visitors on its GenAI pages and shows no metric column
@@ -163,9 +165,14 @@ def _experiment_id(client: Any, name: str, root: Path, uri: str) -> str:
     if found.lifecycle_stage == "deleted":  # deleted in the UI: runs cannot land there
         log.warning("MLflow experiment %r was deleted; restoring it", name)
         client.restore_experiment(found.experiment_id)
-    if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
-        client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+    mark_model_training(client, found)
     return found.experiment_id
+
+
+def mark_model_training(client: Any, experiment: Any) -> None:
+    """Tag ``experiment`` as model training (:data:`EXPERIMENT_KIND`) unless it is."""
+    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
 
 
 def headline_view(metrics: Sequence[str], params: Sequence[str] = (),

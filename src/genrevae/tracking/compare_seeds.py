@@ -218,14 +218,22 @@ def _letter(i: int) -> str:
     return letters[i] if i < len(letters) else f"C{i + 1}"
 
 
+def differing(params: Sequence[Mapping[str, str]]) -> list[str]:
+    """The keys, sorted, whose values are not the same in all of ``params`` (a key some
+    lack counts as differing); bookkeeping, the seed among it, left out."""
+    keys = sorted({k for p in params for k in p if not is_bookkeeping(k)})
+    return [k for k in keys if len({p.get(k) for p in params}) > 1]
+
+
 def _label(configs: Sequence[Configuration]) -> None:
-    """Each configuration's label: the params in which the configurations differ."""
+    """Each configuration's label, its params column: the params in which the
+    configurations differ (with one configuration, what model it is)."""
     keys = sorted({k for c in configs for k in c.params})
-    differing = [k for k in keys if len({c.params.get(k) for c in configs}) > 1]
-    shown = differing or [k for k in ("model.name", "model.input", "latent_dim") if k in keys]
+    differ = differing([c.params for c in configs])
+    shown = differ or [k for k in ("model.name", "model.input", "latent_dim") if k in keys]
     for c in configs:
         c.label = " ".join(f"{k}={c.params.get(k, '-')}" for k in shown)
-        if len({x.data for x in configs}) > 1 and "data.name" not in differing:
+        if len({x.data for x in configs}) > 1 and "data.name" not in differ:
             c.label += f" [{c.data.describe()}]"
 
 
@@ -313,7 +321,12 @@ def _range(values: Sequence[float | None]) -> str:
 
 def format_configurations(configs: Sequence[Configuration], all_pairs: Sequence[Pair],
                           score: str) -> str:
-    lines = ["configurations (runs that differ only in seed):"]
+    # A table, a sweep (-S latent_dim=16,32 -S seed=0,1,2) one row per value swept: the
+    # params column is what the configurations differ in, at most half the width.
+    cfg_w = max([3, *(len(c.letter) for c in configs)])
+    params_w = min(max([len("params"), *(len(c.label) for c in configs)]), WIDTH // 2)
+    lines = ["configurations (runs that differ only in seed):",
+             f"  {'cfg':<{cfg_w}}  {'params':<{params_w}}  seeds; test set"]
     for c in configs:
         seeds = ",".join(r.seed or "?" for r in c.runs)  # "?": a run that logged no seed
         small = sum(r.small for r in c.runs)
@@ -322,7 +335,11 @@ def format_configurations(configs: Sequence[Configuration], all_pairs: Sequence[
         tail = f"  {len(c.runs)} seed{'s' * (len(c.runs) != 1)} ({seeds}); {test}"
         if small:
             tail += f"; {small} small!"
-        lines += wrap(f"  {c.letter}  ", (c.label or "(one configuration)") + tail)
+        head, label = f"  {c.letter:<{cfg_w}}  ", c.label or "-"
+        if len(label) <= params_w:
+            lines += wrap(head, label.ljust(params_w) + tail)
+        else:  # the label on lines of its own, the rest below in its column
+            lines += wrap(head, label) + wrap(" " * (len(head) + params_w + 2), tail.strip())
     for data in dict.fromkeys(c.data for c in configs):
         members = [c for c in configs if c.data == data]
         digests = list(dict.fromkeys(r.digest for c in members for r in c.runs if r.digest))

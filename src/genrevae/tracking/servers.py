@@ -1,10 +1,13 @@
 """The commands that start a server on this machine, bound to 127.0.0.1 unless told
 otherwise: `genrevae ui` (MLflow's UI on the project's tracking store, opened on the runs
 table) and `genrevae serve` (the registered model over HTTP, through MLflow's scoring
-server). Each checks what it can first, then hands its process over (``os.execve``)."""
+server). Each checks what it can first; `serve` then hands its process over
+(``os.execve``), `ui` runs MLflow's UI behind a small proxy (:mod:`.ui_proxy`) until
+stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -24,16 +27,21 @@ def _mlflow_command() -> str:
 
 
 def ui(host: str, port: int) -> None:
-    """`genrevae ui`: print the runs page's address, then become `mlflow ui` on the
-    project's store (a UI of this store already on the port is only pointed at)."""
+    """`genrevae ui`: print the runs page's address, then serve MLflow's UI on the
+    project's store at ``host:port`` until stopped (a UI of this store already on the port
+    is only pointed at). MLflow itself listens on a loopback port of its own, behind
+    :mod:`genrevae.tracking.ui_proxy`, which opens the UI on the runs table."""
     from genrevae import tracking
 
     uri = tracking.tracking_uri()
     base = f"http://{host}:{port}"
     try:
-        found = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
+        client = tracking.mlflow_client(uri)
+        found = client.get_experiment_by_name(tracking.EXPERIMENT)
     except Exception as exc:  # an unreadable store: mlflow ui will say more
         raise tracking.tracking_error(uri, exc) from exc
+    if found is not None:
+        _mark_model_training(client, found)
     if _port_taken(host, port):
         # Only a UI that shows this very experiment (same id, creation time and artifact
         # folder) is taken for ours; anything else there would be sent as our address.
@@ -52,11 +60,100 @@ def ui(host: str, port: int) -> None:
     else:
         print(f"runs of {tracking.EXPERIMENT!r}, headline columns first:\n  "
               f"{tracking.runs_page_url(base, found.experiment_id)}", flush=True)
+    _serve_ui(host, port, uri, None if found is None else found.experiment_id)
+
+
+def _mark_model_training(client, experiment) -> None:
+    """Tag an experiment made before the tag was (see tracking.EXPERIMENT_KIND); a store
+    that cannot be written to still gets its UI."""
+    from genrevae import tracking
+
+    try:
+        tracking.mark_model_training(client, experiment)
+    except Exception as exc:  # a read-only store: the UI only reads
+        print(f"warning: {tracking.tracking_error(tracking.tracking_uri(), exc)}",
+              file=sys.stderr)
+
+
+def _serve_ui(host: str, port: int, uri: str, experiment_id: str | None) -> None:
+    """MLflow's UI on a free loopback port (its own process group, so that it ends with
+    this command, whichever signal ends that), behind the proxy on ``host:port``."""
+    import signal
+    import subprocess
+    import threading
+
+    from genrevae import tracking
+    from genrevae.tracking.ui_proxy import ProxyServer
+
+    found_id = [experiment_id]
+
+    def landing() -> str | None:
+        if found_id[0] is None:  # the pipeline may log its first run while the UI is up
+            try:
+                exp = tracking.mlflow_client(uri).get_experiment_by_name(tracking.EXPERIMENT)
+            except Exception:  # the root page is served regardless; the next one retries
+                return None
+            found_id[0] = None if exp is None else exp.experiment_id
+        return None if found_id[0] is None else tracking.runs_page_url("", found_id[0])
+
+    inner = _free_loopback_port()
     mlflow = _mlflow_command()
     # The UI's job runner is for GenAI features this project does not use.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    os.execve(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", host,
-                       "--port", str(port), "--workers", "1"], env)
+    try:
+        proxy = ProxyServer((host, port), ("127.0.0.1", inner), landing)
+    except OSError as exc:
+        raise GenreVAEError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
+                            ) from exc
+    child = subprocess.Popen([mlflow, "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                              "--port", str(inner), "--workers", "1"], env=env,
+                             start_new_session=True)
+    proxy.child = child
+    print(f"serving on {host}:{port} (MLflow's own server at 127.0.0.1:{inner} sits behind "
+          "it; Ctrl-C stops both)", flush=True)
+
+    def stop(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    # MLflow ending on its own (a store it cannot open, say) ends the proxy too.
+    threading.Thread(target=lambda: (child.wait(), proxy.shutdown()), daemon=True).start()
+    try:
+        proxy.serve_forever()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    finally:
+        proxy.server_close()
+        _stop_group(child)
+    if child.returncode:
+        raise GenreVAEError(f"mlflow ui ended with status {child.returncode}")
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop_group(child) -> None:
+    """End ``child`` and what it started (uvicorn runs under the mlflow command)."""
+    import signal
+    import subprocess
+
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    with contextlib.suppress(ProcessLookupError):  # its workers, if the mlflow command left
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 def _port_taken(host: str, port: int) -> bool:
