@@ -48,3 +48,25 @@ def test_a_folder_recorded_in_dvc_lock_is_the_projects(tmp_path, tiny_params,
         check_outputs(other, ["evaluate"])
     claim_outputs(cfg, "fuse")  # marks it, so the writer may replace it
     assert (fused / OWNED).is_file() and (fused / "audio.npy").read_bytes() == b"old"
+
+
+def test_a_folder_inside_a_recorded_output_comes_back_unmarked_and_is_the_projects(
+        tmp_path, tiny_params, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC restores prepare's folder (a pull, a queued experiment) without the dvcignored
+    marker, so the corpus inside it is unmarked: still DVC's, not the user's."""
+    monkeypatch.chdir(tmp_path)
+    cfg = from_dict(tiny_params)
+    prepared, corpus = Path(cfg.paths.prepared), Path(cfg.paths.corpus)
+    assert corpus.parent == prepared
+    (corpus / "blues").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"^paths\.prepared: .*\(corpus\)"):
+        check_outputs(cfg, ["prepare"])
+    Path("dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"prepare": {
+        "cmd": "python stages/prepare.py", "outs": [{"path": str(prepared), "md5": "x.dir"}]}}}))
+    check_outputs(cfg, ["prepare"])
+    # a sibling whose name only starts like the recorded folder is not inside it
+    near = from_dict({**tiny_params, "paths": {**tiny_params["paths"],
+                                                "corpus": f"{prepared}_mine/corpus"}})
+    (Path(f"{prepared}_mine/corpus") / "song").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"^paths\.corpus: "):
+        check_outputs(near, ["prepare"])

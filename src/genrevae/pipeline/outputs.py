@@ -38,8 +38,8 @@ LOCK = Path("dvc.lock")
 
 
 def recorded(stage: str, lock: Path = LOCK) -> set[str]:
-    """The outputs ``dvc.lock`` records for ``stage`` (normalised paths): folders an earlier
-    `dvc repro` wrote, before output folders carried the marker."""
+    """The outputs ``dvc.lock`` records for ``stage`` (normalised paths): folders DVC
+    writes and restores, which it caches without the marker (.dvcignore)."""
     import yaml
 
     try:
@@ -62,9 +62,17 @@ def check_outputs(cfg: Config, stages: Iterable[str]) -> None:
                     raise OutputError(f"paths.{key}: {path} is a folder, but this output is "
                                       f"a file; point paths.{key} at a file name")
                 continue
-            if path.is_dir() and os.path.normpath(path) in ours:
-                continue  # written by an earlier `dvc repro`, before the marker
+            if path.is_dir() and _within(os.path.normpath(path), ours):
+                continue  # DVC's: an output it records, or a folder inside one
             refuse_foreign(path, f"paths.{key}")
+
+
+def _within(path: str, folders: set[str]) -> bool:
+    """Whether ``path`` is one of ``folders`` or lies inside one. DVC restores a recorded
+    output folder (a pull, a queued experiment's checkout) without the marker, which is
+    in .dvcignore, so a marked folder inside it (prepare's ``corpus`` inside ``prepared``)
+    comes back unmarked; it is DVC's all the same."""
+    return any(path == folder or path.startswith(folder + os.sep) for folder in folders)
 
 
 def claim_outputs(cfg: Config, stage: str) -> None:
