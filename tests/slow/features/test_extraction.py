@@ -26,13 +26,13 @@ import genrevae.features.extraction as ex
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig, from_dict
 from genrevae.data.audio import expected_segments, load_audio
-from genrevae.data.synthetic import generate_track
 from genrevae.errors import AudioError, DataError
 from genrevae.features.audio import batch_features, handcrafted_columns, n_frames
 from genrevae.features.extraction import CorpusExtraction
 from genrevae.features.store import TrackOutcome, partial_root
 from genrevae.features.workers import load_segments
 from genrevae.pipeline import extract_audio
+from tests.slow.features.conftest import write_corpus
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[3]
@@ -48,16 +48,7 @@ def _cfg(n_jobs: int = 1, **kw) -> FeaturesConfig:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> list[str]:
     """Eight generated tracks (2 to 3.5 s), an undecodable file and a silent one."""
-    d = tmp_path_factory.mktemp("corpus")
-    paths = []
-    for i, genre in enumerate(GENRES):
-        y = generate_track(genre, i, languages=("english",), duration=2.0 + (i % 4) * 0.5,
-                           sr=SR, instrumental_fraction=0.2, seed=5).audio
-        sf.write(d / f"{genre}.wav", y, SR, subtype="FLOAT")
-        paths.append(str(d / f"{genre}.wav"))
-    (d / "bad.wav").write_text("not audio\n", encoding="utf-8")
-    sf.write(d / "silent.wav", np.zeros(SR * 2, dtype=np.float32), SR)
-    return [*paths[:4], str(d / "bad.wav"), *paths[4:], str(d / "silent.wav")]
+    return write_corpus(tmp_path_factory.mktemp("corpus"), GENRES)
 
 
 def _atol() -> np.ndarray:

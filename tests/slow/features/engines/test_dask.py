@@ -19,14 +19,13 @@ from pathlib import Path
 import distributed
 import numpy as np
 import pytest
-import soundfile as sf
 
 import genrevae.features.engines.dask as dask_engine
 import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
-from genrevae.data.synthetic import generate_track
 from genrevae.errors import ConfigError, DataError
 from genrevae.features.extraction import CorpusExtraction
+from tests.slow.features.conftest import write_corpus
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[4]
@@ -56,16 +55,7 @@ def _assert_same(got, want) -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> list[str]:
     """Six generated tracks (2 to 3.5 s), an undecodable file and a silent one."""
-    d = tmp_path_factory.mktemp("corpus")
-    paths = []
-    for i, genre in enumerate(GENRES):
-        y = generate_track(genre, i, languages=("english",), duration=2.0 + (i % 4) * 0.5,
-                           sr=SR, instrumental_fraction=0.2, seed=5).audio
-        sf.write(d / f"{genre}.wav", y, SR, subtype="FLOAT")
-        paths.append(str(d / f"{genre}.wav"))
-    (d / "bad.wav").write_text("not audio\n", encoding="utf-8")
-    sf.write(d / "silent.wav", np.zeros(SR * 2, dtype=np.float32), SR)
-    return [*paths[:3], str(d / "bad.wav"), *paths[3:], str(d / "silent.wav")]
+    return write_corpus(tmp_path_factory.mktemp("corpus"), GENRES)
 
 
 @pytest.fixture(scope="module")
