@@ -77,3 +77,21 @@ def test_oversized_or_empty_payload_is_refused_before_decoding() -> None:
         predict_bytes(None, b"", "none.wav", limit=10)
     with pytest.raises(AudioError, match="expected the song's bytes, got str"):
         predict_bytes(None, "text", "t.wav", limit=10)
+
+
+def test_the_mlflow_model_answers_a_bad_song_with_a_one_line_reason() -> None:
+    """What MLflow's scoring server turns into a 400: the song's reason, one line, and its
+    code; the check comes before the predictor (none is needed here)."""
+    from mlflow.exceptions import MlflowException
+
+    from genrevae.serving.pyfunc import GenreModel
+
+    model = GenreModel(None, {"run": "r"}, limit=10)
+    with pytest.raises(MlflowException, match="expected a column 'audio'"):
+        model.predict({"name": ["a.wav"]})
+    with pytest.raises(MlflowException) as info:
+        model.predict({"audio": [b"x" * 11], "name": ["big.wav"]})
+    assert "big.wav: 0.0 MB is more than" in info.value.message
+    assert "\n" not in info.value.message
+    with pytest.raises(MlflowException, match="row 0: empty payload"):
+        model.predict({"audio": [b""]})
