@@ -48,8 +48,9 @@ pull: setup  ## restore data, features, models and plots from the DVC remote (no
 	genrevae pull $(if $(REMOTE),-r $(REMOTE))
 
 # Tiers by folder (tests/conftest.py): tests/e2e/ is `e2e`, tests/slow/ is `slow`.
+# Two workers, each test file whole in one (its module fixtures built once).
 test: $(TEST_STAMP) lint  ## ruff and the fast tests (no e2e, no slow): the edit loop
-	python -m pytest -m "not e2e and not slow"
+	python -m pytest -n 2 --dist loadfile -m "not e2e and not slow"
 
 test-all: $(TEST_STAMP) lint browser sshd  ## ruff and every test (fast, slow, e2e): what CI runs
 	python -m pytest
