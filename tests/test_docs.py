@@ -125,3 +125,27 @@ def test_link_checker_skips_code_and_urls(tmp_path: Path) -> None:
     doc.write_text("[a](a.md) [b](https://example.org) [c](#here) [d](d.md#part)\n"
                    "```\n[e](e.md)\n```\n")
     assert relative_links(doc) == ["a.md", "d.md"]
+
+
+# A file of this project named in prose: `tests/...py`, `src/genrevae/...py`, `benchmarks/...`.
+_PROJECT_FILE = re.compile(r"`((?:src/genrevae|tests|benchmarks|stages|conf)/[\w./-]+\.(?:py|yaml))`")
+# A module named by its path inside the package: `features/kernels/hpss.py`.
+_PACKAGE_FILE = re.compile(
+    r"`((?:config|data|features|inputs|models|evaluation|tracking|serving|pipeline)/[\w/]+\.py)`")
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_files_named_in_the_docs_exist(path: Path) -> None:
+    """A file moved or renamed leaves no stale name behind in the docs."""
+    text = path.read_text(encoding="utf-8")
+    missing = [name for name in _PROJECT_FILE.findall(text) if not (ROOT / name).exists()]
+    missing += [name for name in _PACKAGE_FILE.findall(text)
+                if not (ROOT / "src" / "genrevae" / name).exists()]
+    assert not missing, f"{path.relative_to(ROOT)} names files that do not exist: {missing}"
+
+
+def test_the_file_check_sees_both_kinds_of_name() -> None:
+    text = "see `tests/models/test_registry.py` and `models/names.py`, not `models/gone.py`"
+    assert _PROJECT_FILE.findall(text) == ["tests/models/test_registry.py"]
+    assert _PACKAGE_FILE.findall(text) == ["models/names.py", "models/gone.py"]
+    assert len(_PACKAGE_FILE.findall((ROOT / "README.md").read_text(encoding="utf-8"))) >= 3
