@@ -1,6 +1,7 @@
 """The feature tests' fixtures (tests/features/conftest.py), for their slow files here, and
 the small corpus the extraction and Dask tests share."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +26,18 @@ def write_corpus(folder: Path, genres: list[str]) -> list[str]:
     sf.write(folder / "silent.wav", np.zeros(SR * 2, dtype=np.float32), SR)
     half = len(paths) // 2
     return [*paths[:half], str(folder / "bad.wav"), *paths[half:], str(folder / "silent.wav")]
+
+
+def stage_params(params: dict, folder: Path, **features) -> dict:
+    """``params`` with the extract_audio stage's paths under ``folder`` (its manifest at
+    ``folder/manifest.csv``, its outputs in ``folder/features/audio``) and ``features``
+    set."""
+    p = copy.deepcopy(params)
+    out = folder / "features" / "audio"
+    p["paths"].update(manifest=str(folder / "manifest.csv"), audio_features=str(out),
+                      segments=str(out / "segments.csv"), mel=str(out / "mel.npy"),
+                      handcrafted=str(out / "handcrafted.npy"),
+                      handcrafted_columns=str(out / "handcrafted_columns.json"),
+                      skipped=str(out / "skipped.csv"))
+    p["features"].update(features)
+    return p

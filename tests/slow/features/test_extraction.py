@@ -5,7 +5,6 @@ extract_audio stage end to end."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -32,7 +31,7 @@ from genrevae.features.extraction import CorpusExtraction
 from genrevae.features.store import TrackOutcome, partial_root
 from genrevae.features.workers import load_segments
 from genrevae.pipeline import extract_audio
-from tests.slow.features.conftest import write_corpus
+from tests.slow.features.conftest import stage_params, write_corpus
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[3]
@@ -303,14 +302,8 @@ def test_changed_parameters_start_afresh_and_stale_state_is_removed(corpus, tmp_
 def test_extract_audio_stage_writes_the_documented_files(corpus, reference, params, tmp_path):
     """The stage on a manifest of the corpus: segments.csv keyed by track and segment with
     offsets and labels, skipped.csv with reasons, the arrays, and no work folder left."""
-    p = copy.deepcopy(params)
+    p = stage_params(params, tmp_path, segment_seconds=1.0, n_jobs=1)
     out = tmp_path / "features" / "audio"
-    p["paths"].update(manifest=str(tmp_path / "manifest.csv"), audio_features=str(out),
-                      segments=str(out / "segments.csv"), mel=str(out / "mel.npy"),
-                      handcrafted=str(out / "handcrafted.npy"),
-                      handcrafted_columns=str(out / "handcrafted_columns.json"),
-                      skipped=str(out / "skipped.csv"))
-    p["features"].update(segment_seconds=1.0, n_jobs=1)
     cfg = from_dict(p)
     manifest = pd.DataFrame({"track_id": [f"t{i}" for i in range(len(corpus))], "path": corpus,
                              "genre": "g", "language": "english", "source": "folder",

@@ -25,7 +25,7 @@ import genrevae.features.store as store
 from genrevae.config import FeaturesConfig
 from genrevae.errors import ConfigError, DataError
 from genrevae.features.extraction import CorpusExtraction
-from tests.slow.features.conftest import write_corpus
+from tests.slow.features.conftest import stage_params, write_corpus
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[4]
@@ -111,22 +111,14 @@ def test_rows_come_back_when_workers_do_not_see_the_store(corpus, reference, clu
 def test_the_extract_audio_stage_on_a_cluster(corpus, reference, cluster, params, tmp_path):
     """The stage with -S features.engine=dask -S features.scheduler=<address>: the same
     arrays and segment table as the local engine, and no work folder left."""
-    import copy
-
     import pandas as pd
 
     from genrevae.config import from_dict
     from genrevae.pipeline import extract_audio
 
-    p = copy.deepcopy(params)
+    p = stage_params(params, tmp_path, segment_seconds=1.0, engine="dask",
+                     scheduler=cluster[0].scheduler_address)
     out = tmp_path / "features" / "audio"
-    p["paths"].update(manifest=str(tmp_path / "manifest.csv"), audio_features=str(out),
-                      segments=str(out / "segments.csv"), mel=str(out / "mel.npy"),
-                      handcrafted=str(out / "handcrafted.npy"),
-                      handcrafted_columns=str(out / "handcrafted_columns.json"),
-                      skipped=str(out / "skipped.csv"))
-    p["features"].update(segment_seconds=1.0, engine="dask",
-                         scheduler=cluster[0].scheduler_address)
     cfg = from_dict(p)
     pd.DataFrame({"track_id": [f"t{i}" for i in range(len(corpus))], "path": corpus,
                   "genre": "g", "language": "english", "source": "folder", "lyrics": "",
