@@ -2,9 +2,8 @@
 ``train.device``): ``cpu``, ``cuda``, or ``auto`` (cuda when torch sees a GPU); and the
 seeding that makes every device run the same numbers for the same ``seed``.
 
-Here, and not in the stage harness, because seeding changes values: every stage depends
-on this module, while the harness (:mod:`genrevae.pipeline.runner`) is bookkeeping that
-the stages' dvc.yaml deps leave out (tests/test_dvc_deps.py)."""
+Beside the device because both decide what numbers a run gives; science code and the
+stage harness (:mod:`genrevae.pipeline.runner`, which calls it once per stage) share it."""
 
 from __future__ import annotations
 
